@@ -1,0 +1,38 @@
+"""prunebench workflow: data -> probe -> metric scores -> sweep -> scaling fits -> figures/headline.
+
+    snakemake --cores 2                                   # ci scale (default)
+    snakemake --cores 2 --configfile workflow/config/smoke.yaml
+    snakemake --profile workflow/profiles/slurm --configfile workflow/config/cifar10.yaml
+
+Every rule calls one ``python -m prunebench ...`` command; the logic lives in src/prunebench/.
+"""
+
+import os
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+# The ci scale is the default; `--configfile` replaces it (never merged with it).
+if not workflow.overwrite_configfiles:
+    configfile: "workflow/config/ci.yaml"
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+# The config file actually in force (the last --configfile wins over the default above).
+CONFIG_PATH = os.path.relpath(workflow.overwrite_configfiles[-1]) if workflow.overwrite_configfiles else "workflow/config/ci.yaml"
+PY = os.environ.get("PRUNEBENCH_PYTHON", sys.executable)
+NAME = config["name"]
+RESULTS = f"results/{NAME}"
+FIGURES = "figures" if NAME == "ci" else f"figures/{NAME}"
+
+include: "workflow/rules/common.smk"
+for rule_file in ("data", "metrics", "sweep", "scaling", "figures", "theory", "headline"):
+    if os.path.exists(f"workflow/rules/{rule_file}.smk"):
+        include: f"workflow/rules/{rule_file}.smk"
+
+
+rule all:
+    input:
+        all_targets(),

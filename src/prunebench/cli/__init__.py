@@ -1,0 +1,43 @@
+"""Command-line dispatcher: every module in this package is one sub-command.
+
+A command module defines ``register(subparsers)`` which adds its parser and sets
+``func=<callable(args) -> int>``. Adding a command is one new file here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+from prunebench import __version__
+from prunebench.errors import PrunebenchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Parser with one sub-command per module of :mod:`prunebench.cli`."""
+    parser = argparse.ArgumentParser(prog="python -m prunebench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"prunebench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors become one ``error:`` line and exit status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PrunebenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,83 @@
+"""Per-scale configuration: load a YAML file and validate it against the JSON schema.
+
+The schema lives in ``workflow/schemas/config.schema.yaml``; each section (``data``,
+``probe``, ``metrics``, ...) is a ``$ref`` to ``workflow/schemas/<section>.schema.yaml``.
+The Snakefile validates with ``snakemake.utils.validate`` against the same file, so the CLI
+and the workflow accept exactly the same configs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from prunebench.errors import PrunebenchError
+from prunebench.provenance import REPO_ROOT
+
+SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
+CONFIG_DIR = REPO_ROOT / "workflow" / "config"
+SCALES = ("smoke", "ci", "cifar10", "imagenet")
+
+
+def _schema_registry() -> Registry:
+    """All ``*.schema.yaml`` files, addressable by file name for ``$ref``."""
+    resources = [
+        (path.name, Resource.from_contents(yaml.safe_load(path.read_text()), default_specification=DRAFT202012))
+        for path in sorted(SCHEMA_DIR.glob("*.schema.yaml"))
+    ]
+    return Registry().with_resources(resources)
+
+
+def _describe(error) -> str:
+    """One line naming the offending key and what the schema wanted."""
+    where = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return f"{error.message} at '{where}' (allowed keys: {', '.join(allowed)})"
+    return f"'{where}': {error.message}"
+
+
+def validate_config(config: dict, source: str = "config") -> dict:
+    """Raise :class:`PrunebenchError` with one line per the first schema violation."""
+    schema = yaml.safe_load((SCHEMA_DIR / "config.schema.yaml").read_text())
+    validator = Draft202012Validator(schema, registry=_schema_registry())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise PrunebenchError(f"invalid {source}: {_describe(errors[0])}; fix it (schema: workflow/schemas/)")
+    return config
+
+
+def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
+    """A scale name (``ci``) or a path to a YAML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+        path = candidate
+    else:
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise PrunebenchError(
+            f"config '{name_or_path}' not found (looked at {path}); pass a YAML path or one of: {', '.join(SCALES)}"
+        )
+    return path
+
+
+def load_config(name_or_path: str | os.PathLike) -> dict:
+    """Load and validate a config; a scale name resolves to ``workflow/config/<name>.yaml``."""
+    path = resolve_config_path(name_or_path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise PrunebenchError(f"config {path} is not valid YAML ({err.__class__.__name__}); fix its syntax") from err
+    if not isinstance(config, dict):
+        raise PrunebenchError(f"config {path} must be a YAML mapping of sections; see workflow/config/ci.yaml")
+    return validate_config(config, source=f"config {path}")
+
+
+def results_dir(config: dict) -> Path:
+    """``results/<config name>/``: where every empirical output of a config goes."""
+    return REPO_ROOT / "results" / config["name"]
