@@ -1,0 +1,40 @@
+"""``python -m prunebench figures empirical``: the paper's empirical panels from a sweep."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("figures", help="draw figures (empirical panels of the sweep)")
+    commands = parser.add_subparsers(dest="figures_command", metavar="SUBCOMMAND", required=True)
+    empirical = commands.add_parser(
+        "empirical", help="error vs pruned size, keep easy vs hard, frontier, metric benchmark, scaling fits",
+        description="Empirical figures. fraction kept f = kept/N (prune_ratio = 1-f); scores: higher = harder.")
+    empirical.add_argument("--config", required=True, help="scale name or YAML path")
+    empirical.add_argument("--sweep", required=True, help="sweep table (results/<name>/sweep.parquet)")
+    empirical.add_argument("--scaling", default=None, help="scaling summary (results/<name>/scaling.json)")
+    empirical.add_argument("--outdir", required=True, help="output folder (figures/ at ci scale, else figures/<name>)")
+    empirical.set_defaults(func=run_empirical)
+
+
+def run_empirical(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from prunebench.config import load_config
+    from prunebench.errors import PrunebenchError
+    from prunebench.figures.empirical import make_empirical_figures
+    from prunebench.sweep import read_sweep_table
+
+    config = load_config(args.config)
+    sweep = read_sweep_table(args.sweep)
+    scaling = None
+    if args.scaling:
+        path = Path(args.scaling)
+        if not path.is_file():
+            raise PrunebenchError(f"scaling summary {path} not found; run `python -m prunebench scaling fit` first")
+        scaling = json.loads(path.read_text())
+    for path in make_empirical_figures(config, sweep, scaling, args.outdir):
+        print(path)
+    return 0

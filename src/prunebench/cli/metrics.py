@@ -1,0 +1,80 @@
+"""``python -m prunebench metrics {list,compute,correlations}``: pruning scores (higher = harder)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("metrics", help="list, compute and compare pruning metrics",
+                                   description="Pruning metric scores; every score is higher = harder.")
+    commands = parser.add_subparsers(dest="metrics_command", metavar="SUBCOMMAND")
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    commands.add_parser("list", help="print one registered metric name per line").set_defaults(func=run_list)
+
+    compute = commands.add_parser("compute", help="compute one metric and write its score table")
+    compute.add_argument("--config", required=True, help="scale name (smoke, ci, ...) or YAML path")
+    compute.add_argument("--metric", required=True, help="registered metric name (see `metrics list`)")
+    compute.add_argument("--out", default=None, help="output parquet (default results/<config>/scores/<metric>.parquet)")
+    compute.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a metric parameter, e.g. --set ensemble_size=1 (YAML value)")
+    compute.add_argument("--device", default=None, help="cpu, cuda or auto (default: the config's)")
+    compute.set_defaults(func=run_compute)
+
+    corr = commands.add_parser("correlations", help="Spearman rank correlations between score tables")
+    corr.add_argument("--config", default=None, help="check every table against this config's train ids")
+    corr.add_argument("--scores", nargs="+", required=True, help="score directory or parquet files")
+    corr.add_argument("--out-fig", required=True, help="heatmap image (png/pdf)")
+    corr.add_argument("--out-csv", required=True, help="correlation matrix CSV")
+    corr.set_defaults(func=run_correlations)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from prunebench.metrics import list_metrics
+
+    for name in list_metrics():
+        print(name)
+    return 0
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["k=v", ...]`` → dict with YAML-parsed values."""
+    import yaml
+
+    from prunebench.errors import PrunebenchError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise PrunebenchError(f"--set expects KEY=VALUE, got '{item}'")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def run_compute(args: argparse.Namespace) -> int:
+    from prunebench.config import load_config
+    from prunebench.metrics.compute import compute_metric
+
+    config = load_config(args.config)
+    path = compute_metric(config, args.metric, out=args.out, overrides=parse_overrides(args.set), device=args.device)
+    print(path)
+    return 0
+
+
+def run_correlations(args: argparse.Namespace) -> int:
+    from prunebench.figures.correlation import plot_correlations, score_files
+
+    expected_ids, title = None, "Spearman rank correlation of pruning scores"
+    if args.config:
+        from prunebench.config import load_config
+        from prunebench.data import load_dataset
+
+        config = load_config(args.config)
+        expected_ids = load_dataset(config["data"], "train").ids
+        title += f" ({config['name']}, N={len(expected_ids)})"
+    matrix = plot_correlations(score_files(args.scores), args.out_fig, args.out_csv, expected_ids=expected_ids,
+                               title=title)
+    print(f"{len(matrix)} metrics -> {args.out_fig}, {args.out_csv}")
+    return 0

@@ -1,0 +1,95 @@
+"""``python -m prunebench sweep {plan,point,aggregate}``: the training sweep over N × f × metric × keep × seed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+CONVENTION = "fraction_kept f = kept/N (prune_ratio = 1-f); scores: higher = harder; keep=hard keeps the highest"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("sweep", help="plan, run and aggregate the pruning sweep",
+                                   description=f"The pruning sweep. {CONVENTION}.")
+    commands = parser.add_subparsers(dest="sweep_command", metavar="SUBCOMMAND", required=True)
+    _register_plan(commands)
+    _register_point(commands)
+    _register_aggregate(commands)
+
+
+def _register_plan(commands) -> None:
+    parser = commands.add_parser("plan", help="list the points of a config's sweep (one run file per line)")
+    parser.add_argument("--config", required=True, help="scale name or YAML path")
+    parser.add_argument("--format", choices=("paths", "table"), default="paths",
+                        help="run-file paths (default) or a table of coordinates")
+    parser.set_defaults(func=run_plan)
+
+
+def _register_point(commands) -> None:
+    parser = commands.add_parser("point", help="train and evaluate one sweep point, write its row",
+                                 description=f"One sweep point. {CONVENTION}.")
+    parser.add_argument("--config", required=True, help="scale name or YAML path")
+    parser.add_argument("--protocol", choices=("fixed_epochs", "fixed_compute"), default="fixed_epochs",
+                        help="fixed_epochs: the recipe's epochs; fixed_compute: the f=1 run's optimizer steps")
+    parser.add_argument("--size", type=int, required=True, help="initial dataset size N (class-balanced subsample)")
+    parser.add_argument("--metric", required=True, help="metric name; 'none' for the f=1 baseline")
+    parser.add_argument("--keep", required=True, choices=("easy", "hard", "random", "all"),
+                        help="easy/hard (random for metric random, all for the baseline)")
+    parser.add_argument("--fraction-kept", type=float, required=True, help="f in (0, 1]; 1 only for the baseline")
+    parser.add_argument("--seed", type=int, default=0, help="replicate index (seeds are derived from the config's)")
+    parser.add_argument("--scores", default=None, help="score table (default results/<name>/scores/<metric>.parquet)")
+    parser.add_argument("--baseline", default=None, help="run file of the f=1 point (needed by fixed_compute)")
+    parser.add_argument("--device", default=None, help="cpu/cuda (default: the config's device)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default sweep.threads)")
+    parser.add_argument("--out", required=True, help="run file (.json) to write")
+    parser.set_defaults(func=run_point)
+
+
+def _register_aggregate(commands) -> None:
+    parser = commands.add_parser("aggregate", help="concatenate run files into the tidy sweep table")
+    parser.add_argument("runs", nargs="+", help="run files and/or directories holding them")
+    parser.add_argument("--out", required=True, help="sweep table (.parquet)")
+    parser.add_argument("--csv", default=None, help="also write a CSV copy (for readable diffs)")
+    parser.set_defaults(func=run_aggregate)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from prunebench.config import load_config
+    from prunebench.sweep import format_fraction, plan_points
+
+    config = load_config(args.config)
+    points = plan_points(config)
+    if args.format == "paths":
+        for point in points:
+            print(f"results/{config['name']}/runs/{point.relative_path()}")
+        return 0
+    print("protocol\tinitial_size\tmetric\tkeep\tfraction_kept\tseed")
+    for p in points:
+        print(f"{p.protocol}\t{p.initial_size}\t{p.metric}\t{p.keep}\t{format_fraction(p.fraction_kept)}\t{p.seed}")
+    log.info("%d points (%s)", len(points), CONVENTION)
+    return 0
+
+
+def run_point(args: argparse.Namespace) -> int:
+    from prunebench.config import load_config
+    from prunebench.sweep import parse_point, read_row, run_point as run, write_row
+
+    config = load_config(args.config)
+    point = parse_point(args.protocol, args.size, args.metric, args.keep, args.fraction_kept, args.seed)
+    baseline_row = read_row(args.baseline) if args.baseline else None
+    row = run(config, point, score_path=args.scores, baseline_row=baseline_row, device=args.device,
+              threads=args.threads)
+    write_row(row, args.out)
+    print(f"{point.relative_path()}: n_kept={row['n_kept']} (fraction_kept={point.fraction_kept:g}) "
+          f"steps={row['train_steps']} test_accuracy={row['test_accuracy']:.4f} in {row['wall_time_s']:.1f}s -> {args.out}")
+    return 0
+
+
+def run_aggregate(args: argparse.Namespace) -> int:
+    from prunebench.sweep import sweep_table, write_sweep_table
+
+    table = sweep_table(args.runs)
+    path = write_sweep_table(table, args.out, args.csv)
+    print(f"{len(table)} runs -> {path}" + (f" (+ {args.csv})" if args.csv else ""))
+    return 0

@@ -1,0 +1,186 @@
+"""``load_dataset``: resolve the data root, decode once into a checksummed ``.npz`` cache, subsample.
+
+Data root: ``data.root`` in the config, else the ``PRUNEBENCH_DATA`` environment variable, else
+``<repo>/../shared/data``. The dataset folder is ``data.path`` under that root (or absolute).
+Cache dir: ``data.cache_dir``, else ``PRUNEBENCH_CACHE``, else ``<repo>/.cache/prunebench``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from prunebench.data.dataset import ImageDataset, content_checksum
+from prunebench.data.sources import (
+    SplitSource, decode_imagefolder, detect_format, read_torchvision_cifar, scan_imagefolder, scan_torchvision_cifar,
+)
+from prunebench.errors import PrunebenchError
+from prunebench.provenance import REPO_ROOT
+from prunebench.seeding import derive_seed
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+DEFAULTS = {
+    "dataset": "cifar10",
+    "path": "cifar10-jpeg",
+    "root": None,
+    "format": "auto",
+    "download": False,
+    "image_size": 32,
+    "train_size": None,
+    "test_size": None,
+    "subsample_seed": 0,
+    "cache_dir": None,
+    "workers": None,
+}
+FIX_HINT = "set PRUNEBENCH_DATA (or data.root in the config) to the folder that holds it"
+
+
+def with_defaults(data_cfg: dict | None) -> dict:
+    """The data section with every key filled in (schema defaults)."""
+    return {**DEFAULTS, **(data_cfg or {})}
+
+
+def data_root(data_cfg: dict | None = None) -> Path:
+    """``data.root`` > ``$PRUNEBENCH_DATA`` > ``<repo>/../shared/data``."""
+    root = with_defaults(data_cfg)["root"] or os.environ.get("PRUNEBENCH_DATA") or REPO_ROOT.parent / "shared" / "data"
+    return Path(root).expanduser()
+
+
+def dataset_dir(data_cfg: dict | None = None) -> Path:
+    """The dataset folder: ``data.path`` resolved against :func:`data_root` (absolute paths kept)."""
+    path = Path(with_defaults(data_cfg)["path"]).expanduser()
+    return path if path.is_absolute() else data_root(data_cfg) / path
+
+
+def cache_dir(data_cfg: dict | None = None) -> Path:
+    """``data.cache_dir`` > ``$PRUNEBENCH_CACHE`` > ``<repo>/.cache/prunebench``."""
+    directory = with_defaults(data_cfg)["cache_dir"] or os.environ.get("PRUNEBENCH_CACHE") or REPO_ROOT / ".cache" / "prunebench"
+    return Path(directory).expanduser()
+
+
+def locate_split(data_cfg: dict, split: str) -> SplitSource:
+    """Find a split on disk (raises one-line :class:`PrunebenchError` when it is missing)."""
+    cfg = with_defaults(data_cfg)
+    if split not in SPLITS:
+        raise PrunebenchError(f"unknown split '{split}'; use one of: {', '.join(SPLITS)}")
+    directory = dataset_dir(cfg)
+    if not directory.is_dir() and not cfg["download"]:
+        raise PrunebenchError(f"{cfg['dataset']} data not found: looked in {directory} (data root {data_root(cfg)}); {FIX_HINT}")
+    fmt = detect_format(directory, split, cfg["format"], cfg["download"])
+    if fmt == "torchvision":
+        return scan_torchvision_cifar(directory, split, cfg["download"], FIX_HINT)
+    return scan_imagefolder(directory, split, FIX_HINT)
+
+
+def cache_path(data_cfg: dict, split: str, source: SplitSource) -> Path:
+    """``<cache>/<dataset>/<split>-<size>px-<format>-<source fingerprint>.npz``."""
+    cfg = with_defaults(data_cfg)
+    name = f"{split}-{cfg['image_size']}px-{source.format}-{source.fingerprint}.npz"
+    return cache_dir(cfg) / cfg["dataset"] / name
+
+
+def load_full_split(data_cfg: dict, split: str) -> ImageDataset:
+    """The whole split in canonical order, from the cache (verified) or decoded and cached."""
+    cfg = with_defaults(data_cfg)
+    source = locate_split(cfg, split)
+    path = cache_path(cfg, split, source)
+    cached = read_cache(path, cfg["dataset"], split) if path.exists() else None
+    if cached is not None:
+        return cached
+    dataset = decode_split(cfg, split, source)
+    write_cache(path, dataset)
+    return dataset
+
+
+def decode_split(cfg: dict, split: str, source: SplitSource) -> ImageDataset:
+    """Decode every image of a split (slow path; the result is cached)."""
+    start = time.perf_counter()
+    if source.format == "torchvision":
+        images, labels, classes = read_torchvision_cifar(source, split, cfg["image_size"])
+    else:
+        workers = cfg["workers"] or min(os.cpu_count() or 1, 8)
+        images = decode_imagefolder(source, cfg["image_size"], workers)
+        labels, classes = np.asarray(source.labels, dtype=np.int64), list(source.classes)
+    log.info("decoded %d %s %s images from %s in %.1f s", len(labels), cfg["dataset"], split, source.directory,
+             time.perf_counter() - start)
+    return ImageDataset(name=cfg["dataset"], split=split, images=images, labels=labels,
+                        ids=np.arange(len(labels), dtype=np.int64), classes=classes,
+                        checksum=content_checksum(images, labels, classes), source=str(source.directory))
+
+
+def write_cache(path: Path, dataset: ImageDataset) -> None:
+    """Atomically write the decoded split and its checksum to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, images=dataset.images, labels=dataset.labels, classes=np.asarray(dataset.classes),
+                 checksum=np.asarray(dataset.checksum), source=np.asarray(dataset.source))
+    os.replace(tmp, path)
+
+
+def read_cache(path: Path, name: str, split: str) -> ImageDataset | None:
+    """The cached split if it loads and its checksum verifies; ``None`` (and a warning) if corrupt."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images, labels = archive["images"], archive["labels"].astype(np.int64)
+            classes, stored = [str(c) for c in archive["classes"]], str(archive["checksum"])
+            source = str(archive["source"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        log.warning("cache %s is unreadable (%s); decoding the dataset again", path, err.__class__.__name__)
+        return None
+    actual = content_checksum(images, labels, classes)
+    if actual != stored:
+        log.warning("cache %s fails its checksum (stored %s, found %s); decoding the dataset again", path, stored, actual)
+        return None
+    return ImageDataset(name=name, split=split, images=images, labels=labels,
+                        ids=np.arange(len(labels), dtype=np.int64), classes=classes, checksum=stored, source=source)
+
+
+def balanced_subsample(labels, size: int, seed: int) -> np.ndarray:
+    """Sorted positions of a class-balanced random subset of ``size`` examples.
+
+    Each class gets ``size // C`` (the remainder goes to classes in a seeded order; a class with
+    too few examples gives its share to the others). For a fixed seed the subsets are nested:
+    a smaller size is a subset of a larger one.
+    """
+    labels = np.asarray(labels)
+    if not 0 < size <= len(labels):
+        raise PrunebenchError(f"subsample size {size} must be between 1 and the split size {len(labels)}; fix data.train_size/test_size")
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    class_order = rng.permutation(len(classes))
+    members = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    quota = _balanced_quota(np.array([len(m) for m in members]), size, class_order)
+    return np.sort(np.concatenate([m[:q] for m, q in zip(members, quota)]))
+
+
+def _balanced_quota(available: np.ndarray, size: int, class_order: np.ndarray) -> np.ndarray:
+    """Water-filling: equal shares, capped by what each class has, remainder in ``class_order``."""
+    quota = np.zeros(len(available), dtype=np.int64)
+    remaining = size
+    while remaining > 0:
+        open_classes = [c for c in class_order if quota[c] < available[c]]
+        share, extra = divmod(remaining, len(open_classes))
+        for rank, c in enumerate(open_classes):
+            take = min(share + (rank < extra), available[c] - quota[c])
+            quota[c] += take
+            remaining -= take
+    return quota
+
+
+def load_dataset(data_cfg: dict, split: str) -> ImageDataset:
+    """A split, decoded once and cached, subsampled to ``data.<split>_size`` (class-balanced, seeded)."""
+    cfg = with_defaults(data_cfg)
+    full = load_full_split(cfg, split)
+    size = cfg[f"{split}_size"]
+    if size is None or size >= len(full):
+        return full
+    positions = balanced_subsample(full.labels, size, derive_seed(cfg["subsample_seed"], "subsample", split))
+    return full.subset(positions)

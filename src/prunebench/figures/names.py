@@ -1,0 +1,14 @@
+"""File names of the empirical figures a config produces (light: read by the Snakefile at parse time)."""
+
+from __future__ import annotations
+
+from prunebench.sweep.plan import sweep_settings
+
+
+def figure_names(config: dict) -> list[str]:
+    """The empirical figures of a config (``fixed_compute_vs_fixed_epochs.png`` only with both protocols)."""
+    names = ["fig1_keep_hard_minus_easy.png", "fig3_error_vs_pruned_size.png", "fig3_pareto_frontier.png",
+             "fig5_metric_benchmark.png", "scaling_fits.png"]
+    if set(sweep_settings(config)["protocols"]) >= {"fixed_epochs", "fixed_compute"}:
+        names.append("fixed_compute_vs_fixed_epochs.png")
+    return names

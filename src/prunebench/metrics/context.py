@@ -1,0 +1,234 @@
+"""What a metric gets: the train set, the probe config, seeds, device and memoised probe runs.
+
+Metrics never train probes themselves; they ask the context for
+
+- :meth:`MetricContext.ensemble_runs` — the **shared probe ensemble**: member ``i`` is one full
+  probe run (``metrics.ensemble.epochs`` epochs of the ``probe`` recipe, seed
+  ``derive_seed(seed, "probe", i)``) on the whole train set. EL2N, GraNd, forgetting, AUM, margin,
+  entropy, ensemble active learning and supervised prototypes all read the same members, so e.g.
+  ``el2n`` with 4 members and ``forgetting`` with 2 members train 4 runs in total.
+- :meth:`MetricContext.subset_runs` — runs on random subsets (memorization/influence, DDD).
+- :meth:`MetricContext.logits` / :meth:`MetricContext.embeddings` — eval-mode outputs of a run's
+  checkpoint on a split, cached next to the run.
+
+Runs are cached on disk under ``results/<config>/probes/`` and re-used by later metrics and
+processes; every metric still records the full cost of the runs it reads (see :mod:`.storage`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from prunebench.config import results_dir
+from prunebench.errors import PrunebenchError
+from prunebench.metrics.probes import ProbeRun, ProbeSpec, array_digest, get_or_train
+from prunebench.seeding import derive_seed
+
+log = logging.getLogger(__name__)
+
+# Shared-ensemble settings (``metrics.ensemble``) when the config gives none.
+ENSEMBLE_DEFAULTS = {"epochs": None, "batch_size": 512}
+# Metric parameters naming the probe epoch a metric reads (collected to know which checkpoints to keep).
+EPOCH_KEYS = ("epoch",)
+
+
+def resolve_device(name: str | None) -> str:
+    """``auto`` → ``cuda`` if available, else ``cpu``."""
+    if name in (None, "auto"):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+@dataclass
+class MetricContext:
+    """Everything a metric needs; build it with :meth:`from_config`."""
+
+    config: dict
+    train_set: object
+    device: str = "cpu"
+    probe_root: Path | None = None
+    _test_set: object = None
+    _memo: dict = field(default_factory=dict)
+    _arrays: dict = field(default_factory=dict)
+    probe_seconds: float = 0.0  # time spent obtaining probe runs (training or waiting for them) so far
+
+    @classmethod
+    def from_config(cls, config: dict, *, device: str | None = None, train_set=None, test_set=None,
+                    probe_root: Path | None = None) -> "MetricContext":
+        if train_set is None:
+            from prunebench.data import load_dataset
+
+            train_set = load_dataset(config["data"], "train")
+        return cls(config=config, train_set=train_set, device=resolve_device(device or config.get("device")),
+                   probe_root=Path(probe_root) if probe_root else results_dir(config) / "probes", _test_set=test_set)
+
+    # -- configuration ---------------------------------------------------------------------
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 0))
+
+    @property
+    def probe_cfg(self) -> dict:
+        return dict(self.config.get("probe") or {})
+
+    @property
+    def metrics_cfg(self) -> dict:
+        return dict(self.config.get("metrics") or {})
+
+    @property
+    def ensemble_cfg(self) -> dict:
+        return {**ENSEMBLE_DEFAULTS, **(self.metrics_cfg.get("ensemble") or {})}
+
+    @property
+    def probe_model(self) -> tuple[str, dict]:
+        cfg = self.probe_cfg
+        return cfg.get("model", "airbench"), dict(cfg.get("model_kwargs") or {})
+
+    @property
+    def ensemble_epochs(self) -> int:
+        epochs = self.ensemble_cfg.get("epochs") or self.probe_cfg.get("epochs")
+        if not epochs:
+            raise PrunebenchError("no probe epochs configured; set probe.epochs or metrics.ensemble.epochs")
+        return int(epochs)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.ensemble_cfg.get("batch_size") or 512)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.train_set.labels, dtype=np.int64)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.train_set.num_classes)
+
+    @property
+    def test_set(self):
+        if self._test_set is None:
+            from prunebench.data import load_dataset
+
+            self._test_set = load_dataset(self.config["data"], "test")
+        return self._test_set
+
+    def derive(self, *keys) -> int:
+        return derive_seed(self.seed, *keys)
+
+    def rng(self, *keys) -> np.random.Generator:
+        return np.random.default_rng(self.derive(*keys))
+
+    def resolve_epoch(self, epoch: int | None, total: int | None = None) -> int:
+        """A metric's ``epoch`` parameter: ``None`` (or larger than the run) means the final epoch."""
+        total = self.ensemble_epochs if total is None else total
+        if epoch is None:
+            return total
+        if not 0 <= int(epoch) <= total:
+            raise PrunebenchError(f"metric epoch {epoch} is outside the probe run's 0..{total} epochs; "
+                                  f"lower it or raise metrics.ensemble.epochs")
+        return int(epoch)
+
+    def _ensemble_save_epochs(self) -> set[int]:
+        """Checkpoint epochs any configured metric reads from the shared ensemble."""
+        epochs = {self.ensemble_epochs}
+        for name, block in self.metrics_cfg.items():
+            if isinstance(block, dict) and block.get("epoch") is not None and name not in ("subsample", "ddd"):
+                epochs.add(int(block["epoch"]))
+        return epochs
+
+    # -- probe runs ------------------------------------------------------------------------
+    def ensemble_runs(self, size: int, *, save_epochs=()) -> list[ProbeRun]:
+        """The first ``size`` members of the shared probe ensemble (trained on demand)."""
+        if size < 1:
+            raise PrunebenchError(f"ensemble size must be >= 1, got {size}")
+        model, kwargs = self.probe_model
+        wanted = self._ensemble_save_epochs() | set(save_epochs)
+        runs = []
+        for index in range(size):
+            spec = ProbeSpec(seed=self.derive("probe", index), epochs=self.ensemble_epochs, model=model,
+                             model_kwargs=kwargs)
+            runs.append(self._run(spec, wanted))
+        return runs
+
+    def subset_runs(self, role: str, masks: np.ndarray, *, epochs: int, model: str | None = None,
+                    model_kwargs: dict | None = None, seed_offset: int = 0) -> list[ProbeRun]:
+        """One run per row of ``masks`` (bool m×N over ``train_set``), each on its own subset."""
+        default_model, default_kwargs = self.probe_model
+        runs = []
+        for index, mask in enumerate(np.asarray(masks, dtype=bool)):
+            spec = ProbeSpec(seed=self.derive(role, seed_offset + index), epochs=int(epochs),
+                             model=model or default_model,
+                             model_kwargs=default_kwargs if model_kwargs is None else dict(model_kwargs),
+                             positions=np.flatnonzero(mask))
+            runs.append(self._run(spec, {int(epochs)}))
+        return runs
+
+    def _run(self, spec: ProbeSpec, save_epochs: set[int]) -> ProbeRun:
+        start = time.perf_counter()
+        run = get_or_train(spec, probe_cfg=self.probe_cfg, dataset=self.train_set, root=self.probe_root,
+                           device=self.device, save_epochs=save_epochs, memo=self._memo)
+        self.probe_seconds += time.perf_counter() - start
+        return run
+
+    # -- eval-mode outputs -----------------------------------------------------------------
+    def dataset(self, split: str):
+        return self.train_set if split == "train" else self.test_set
+
+    def load_model(self, run: ProbeRun, epoch: int):
+        """The run's model with the weights saved after ``epoch`` epochs, in eval mode."""
+        import torch
+
+        from prunebench.models import create_model
+
+        model = create_model(run.spec.model, self.num_classes, **run.spec.model_kwargs)
+        state = torch.load(run.checkpoint(epoch), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return model.to(self.device).eval()
+
+    def logits(self, run: ProbeRun, split: str, epoch: int) -> np.ndarray:
+        """Eval-mode logits (no augmentation) of ``run`` after ``epoch`` epochs on ``split`` (N×C)."""
+        return self._cached(run, "logits", split, epoch)
+
+    def embeddings(self, run: ProbeRun, split: str, epoch: int) -> np.ndarray:
+        """Penultimate-layer embeddings of ``run`` after ``epoch`` epochs on ``split`` (N×D)."""
+        return self._cached(run, "embed", split, epoch)
+
+    def _cached(self, run: ProbeRun, what: str, split: str, epoch: int) -> np.ndarray:
+        data = self.dataset(split)
+        name = f"{what}-{split}-{array_digest(data.ids)[:8]}-e{epoch}.npy"
+        key = (str(run.directory), name)
+        if key in self._arrays:
+            return self._arrays[key]
+        path = run.directory / name
+        if path.exists():
+            array = np.load(path)
+        else:
+            from prunebench.training import embed_dataset, predict
+
+            model = self.load_model(run, epoch)
+            fn = predict if what == "logits" else embed_dataset
+            array = np.asarray(fn(model, data, device=self.device, batch_size=self.batch_size), dtype=np.float32)
+            tmp = path.with_name(f".{name}.{id(self)}.tmp.npy")
+            np.save(tmp, array)
+            tmp.replace(path)
+        self._arrays[key] = array
+        return array
+
+
+def run_costs(runs: list[ProbeRun], n_train: int, epoch: int | None = None) -> dict:
+    """Cost fields of :class:`~prunebench.metrics.registry.MetricResult` for scores read from ``runs``.
+
+    ``cost_probe_epochs`` counts the training needed to reach ``epoch`` (default: each run's last
+    epoch) in full-train-set epoch equivalents (a run on 70% of the data costs 0.7 per epoch);
+    ``probe_wall_time_s`` the seconds that training took when it was done (also when re-used now).
+    """
+    cost = sum(min(epoch if epoch is not None else r.epochs, r.epochs) * len(r.positions) / n_train for r in runs)
+    wall = sum(r.wall_time_to(epoch) for r in runs)
+    return {"cost_probe_epochs": float(cost), "probe_wall_time_s": float(wall),
+            "seeds": [int(r.spec.seed) for r in runs], "reused_runs": int(sum(r.reused for r in runs))}

@@ -1,0 +1,77 @@
+"""``forgetting`` and ``aum``: scores from the training dynamics recorded on the shared probe ensemble.
+
+Both read the per-epoch statistics of the *training pass* (the prediction made when the example's
+mini-batch was trained on, with augmentation), recorded by the probe trainer's callback.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prunebench.metrics.context import run_costs
+from prunebench.metrics.registry import MetricResult, register_metric
+
+
+def never_learned_score(epochs: int) -> int:
+    """Forgetting count given to never-learned examples: ``floor(E/2) + 1``.
+
+    In ``E`` epochs an example can be forgotten at most ``floor(E/2)`` times (each forgetting needs
+    a learning before it), so this is one more than any learned example can reach: the finite
+    stand-in for Toneva et al.'s "infinitely many forgetting events", ranked hardest.
+    """
+    return epochs // 2 + 1
+
+
+def forgetting_counts(correct: np.ndarray) -> np.ndarray:
+    """Forgetting events per example from an E×N boolean array of training-pass correctness.
+
+    A forgetting event is a transition correct at epoch ``t`` → misclassified at ``t+1``.
+    Examples never classified correctly get :func:`never_learned_score`.
+    """
+    correct = np.asarray(correct, dtype=bool)
+    counts = (correct[:-1] & ~correct[1:]).sum(axis=0).astype(np.float64)
+    counts[~correct.any(axis=0)] = never_learned_score(correct.shape[0])
+    return counts
+
+
+@register_metric("forgetting", defaults={"ensemble_size": 1},
+                 reference="Toneva et al. 2019, An Empirical Study of Example Forgetting (ICLR)")
+def forgetting(ctx, params):
+    """Forgetting score (Toneva et al. 2019): number of forgetting events ``acc_t > acc_{t+1}``.
+
+    ``acc_t`` is whether the example was classified correctly in the training pass of epoch ``t``
+    (the paper records it each time the example's mini-batch is presented; we record once per
+    epoch, the same granularity). Never-learned examples score ``floor(E/2)+1``
+    (:func:`never_learned_score`), above every learned example, following the paper's convention of
+    infinite forgetting for examples that are never learned. With ``ensemble_size > 1`` the counts
+    are averaged over independently initialised probes.
+    """
+    runs = ctx.ensemble_runs(int(params["ensemble_size"]))
+    scores = np.mean([forgetting_counts(r.dynamics["correct"]) for r in runs], axis=0)
+    epochs = runs[0].epochs
+    return MetricResult(scores=scores, variant=f"events,never-learned={never_learned_score(epochs)},k={len(runs)}",
+                        probe_epochs=epochs, **run_costs(runs, len(ctx.train_set)))
+
+
+def area_under_margin(margins: np.ndarray, epochs: int | None = None) -> np.ndarray:
+    """``AUM = (1/T) Σ_t (z_y^(t) − max_{k≠y} z_k^(t))`` over the first ``epochs`` rows of a T×N margin array."""
+    margins = np.asarray(margins, dtype=np.float64)
+    return margins[: epochs or len(margins)].mean(axis=0)
+
+
+@register_metric("aum", defaults={"ensemble_size": 1, "epochs": None},
+                 reference="Pleiss, Zhang, Elenberg, Weinberger 2020, Identifying Mislabeled Data using the AUM (NeurIPS)")
+def aum(ctx, params):
+    """Area under the margin (Pleiss et al. 2020), negated: ``score = −AUM``.
+
+    ``AUM(x, y) = (1/T) Σ_{t=1..T} [ z_y^(t)(x) − max_{k≠y} z_k^(t)(x) ]`` with the logits ``z^(t)``
+    of the training pass of epoch ``t``. Low (negative) AUM flags mislabeled / hard examples, so the
+    score is ``−AUM`` (higher = harder). ``epochs`` limits ``T`` (Pleiss et al. stop at the first
+    learning-rate drop; ``None`` = all epochs of the run). Averaged over ``ensemble_size`` probes.
+    """
+    runs = ctx.ensemble_runs(int(params["ensemble_size"]))
+    limit = params["epochs"]
+    scores = -np.mean([area_under_margin(r.dynamics["margin"], limit) for r in runs], axis=0)
+    epochs = min(limit or runs[0].epochs, runs[0].epochs)
+    return MetricResult(scores=scores, variant=f"neg-aum,logit-margin,T={epochs},k={len(runs)}", probe_epochs=epochs,
+                        **run_costs(runs, len(ctx.train_set), epochs))

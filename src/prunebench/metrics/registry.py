@@ -1,0 +1,120 @@
+"""The metric registry: adding a pruning metric is one file in this package plus one decorator.
+
+A metric is a function ``fn(ctx: MetricContext, params: dict) -> MetricResult``. ``params`` is the
+metric's block of the config (``metrics.<name>``) merged over the defaults given to
+:func:`register_metric`. The returned scores follow the suite-wide convention
+**higher score = harder** (less prototypical, more to learn), aligned to ``ctx.train_set`` order.
+
+Example::
+
+    @register_metric("my-metric", defaults={"ensemble_size": 1}, reference="Doe et al. 2024")
+    def my_metric(ctx, params):
+        ...
+        return MetricResult(scores=..., variant="...", probe_epochs=..., cost_probe_epochs=...)
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from prunebench.errors import PrunebenchError
+
+DIRECTION = "higher=harder"
+
+# Modules of this package that are infrastructure, not metric plug-ins.
+_INFRASTRUCTURE = {"registry", "storage", "context", "probes", "ssl_encoder", "compute", "common"}
+
+
+@dataclass
+class MetricResult:
+    """What a metric returns.
+
+    ``scores``: float array aligned to ``ctx.train_set`` (higher = harder).
+    ``variant``: the named variant computed (e.g. ``"ensemble-mean@epoch10,k=4"``).
+    ``probe_epochs``: training epochs of each probe the score is read from (``None`` if no probe).
+    ``cost_probe_epochs``: total probe training the score needs, in full-train-set epoch
+    equivalents (k models × e epochs; subset runs count their subset fraction). Counted whether
+    or not the runs were re-used from the probe cache, so the cost is the metric's own.
+    ``probe_wall_time_s``: seconds those probe runs took when they were trained.
+    ``seeds``: every derived seed the score depends on.
+    """
+
+    scores: np.ndarray
+    variant: str
+    probe_epochs: float | None = None
+    cost_probe_epochs: float = 0.0
+    probe_wall_time_s: float = 0.0
+    seeds: list[int] = field(default_factory=list)
+    reused_runs: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric: its name, function, default parameters and literature reference."""
+
+    name: str
+    fn: Callable
+    defaults: dict
+    reference: str
+    needs_labels: bool
+    summary: str
+
+    def params(self, overrides: dict | None = None) -> dict:
+        """Defaults updated by the config block ``overrides`` (unknown keys are an error)."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.defaults))
+        if unknown:
+            raise PrunebenchError(
+                f"metric '{self.name}' has no parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(self.defaults)) or '(none)'}"
+            )
+        return {**self.defaults, **overrides}
+
+
+_REGISTRY: dict[str, MetricSpec] = {}
+_PLUGINS_LOADED = False
+
+
+def register_metric(name: str, *, defaults: dict | None = None, reference: str = "", needs_labels: bool = True):
+    """Decorator registering ``fn(ctx, params) -> MetricResult`` under ``name``."""
+
+    def decorator(fn: Callable) -> Callable:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise ValueError(f"metric '{name}' is registered twice ({_REGISTRY[name].fn.__module__}, {fn.__module__})")
+        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        _REGISTRY[name] = MetricSpec(name, fn, dict(defaults or {}), reference, needs_labels, summary)
+        return fn
+
+    return decorator
+
+
+def _load_plugins() -> None:
+    """Import every metric module of this package so that its decorator runs."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    package = importlib.import_module("prunebench.metrics")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name not in _INFRASTRUCTURE and not info.name.startswith("_"):
+            importlib.import_module(f"prunebench.metrics.{info.name}")
+    _PLUGINS_LOADED = True
+
+
+def list_metrics() -> list[str]:
+    """Registered metric names, sorted."""
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def get_metric(name: str) -> MetricSpec:
+    """The registered metric ``name``; an unknown name raises a PrunebenchError listing the names."""
+    _load_plugins()
+    if name not in _REGISTRY:
+        raise PrunebenchError(f"unknown metric '{name}'; registered metrics: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]

@@ -1,0 +1,221 @@
+"""Self-supervised encoders for ``ssl-prototypes``: a small SimCLR trained here, or a local timm checkpoint.
+
+``encoder: simclr`` (default) trains SimCLR (Chen et al. 2020) on the training images themselves:
+two augmented views per image (random resized crop + flip via one affine warp, colour jitter,
+random grayscale; all batched tensor ops, seeded), the probe architecture's penultimate features
+as the representation, a 2-layer projection head, and the NT-Xent loss
+
+    ℓ_{i,j} = −log exp(sim(z_i, z_j)/τ) / Σ_{k≠i} exp(sim(z_i, z_k)/τ),   sim = cosine,
+
+averaged over both orderings of every positive pair in the batch of 2B views. Adam, constant lr.
+At ``ci`` scale (a few thousand 32×32 images, a few epochs, ``airbench`` tiny/small) it runs in
+under a minute on 2 CPU cores; it is a weak encoder compared with the paper's SwAV ResNet-50
+trained for 800 epochs on ImageNet, and the figure/notes say so.
+
+``encoder: timm:<name>`` with ``checkpoint: <path>`` loads a pretrained timm model from a local
+file (no network; e.g. a SwAV/DINO ResNet-50 state dict) and uses its pooled features
+(``num_classes=0``); images are resized to ``image_size`` (default: the model's input size) and
+normalised with the model's mean/std.
+
+Encoders and embeddings are cached under ``results/<config>/probes/ssl-<key>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from prunebench.errors import PrunebenchError
+from prunebench.metrics.probes import _locked, array_digest
+from prunebench.provenance import config_hash
+from prunebench.seeding import seed_everything
+
+log = logging.getLogger(__name__)
+
+SIMCLR_DEFAULTS = {"epochs": 5, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-6, "temperature": 0.5,
+                   "proj_dim": 64, "crop_scale": 0.25, "model": None, "model_kwargs": None}
+
+
+def ssl_embeddings(ctx, params: dict) -> tuple[np.ndarray, dict]:
+    """Embeddings (N×D) of ``ctx.train_set`` and cost info for the configured encoder."""
+    encoder = str(params.get("encoder") or "simclr")
+    start = time.perf_counter()
+    try:
+        if encoder == "simclr":
+            return _simclr_embeddings(ctx, {**SIMCLR_DEFAULTS, **(params.get("simclr") or {})})
+        if encoder.startswith("timm:"):
+            return _timm_embeddings(ctx, encoder.split(":", 1)[1], params.get("checkpoint"), params.get("image_size"))
+    finally:  # encoder training/embedding counts as probe time (its stand-alone cost is in info)
+        ctx.probe_seconds += time.perf_counter() - start
+    raise PrunebenchError(f"ssl encoder must be 'simclr' or 'timm:<model name>', got '{encoder}'")
+
+
+# -- SimCLR -------------------------------------------------------------------------------------
+def augment(x, generator, crop_scale: float = 0.25):
+    """SimCLR-style views of a float batch in [0, 1] (B×3×H×W), drawn from ``generator``."""
+    import torch
+    import torch.nn.functional as F
+
+    b = x.shape[0]
+
+    def uniform(lo, hi, *shape):
+        return lo + (hi - lo) * torch.rand(*shape or (b,), generator=generator)
+
+    area = uniform(crop_scale, 1.0)
+    log_ratio = uniform(np.log(3 / 4), np.log(4 / 3))
+    sx = torch.sqrt(area * torch.exp(log_ratio)).clamp(max=1.0)
+    sy = torch.sqrt(area / torch.exp(log_ratio)).clamp(max=1.0)
+    flip = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = sx * flip, sy
+    theta[:, 0, 2], theta[:, 1, 2] = uniform(-1, 1) * (1 - sx), uniform(-1, 1) * (1 - sy)
+    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    jitter = (torch.rand(b, generator=generator) < 0.8).float().view(b, 1, 1, 1).to(x)
+    brightness = uniform(0.6, 1.4).view(b, 1, 1, 1).to(x)
+    contrast = uniform(0.6, 1.4).view(b, 1, 1, 1).to(x)
+    saturation = uniform(0.6, 1.4).view(b, 1, 1, 1).to(x)
+    y = x * brightness
+    y = (y - y.mean(dim=(1, 2, 3), keepdim=True)) * contrast + y.mean(dim=(1, 2, 3), keepdim=True)
+    y_gray = 0.299 * y[:, :1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3]
+    y = y_gray + (y - y_gray) * saturation
+    x = jitter * y + (1 - jitter) * x
+    to_gray = (torch.rand(b, generator=generator) < 0.2).float().view(b, 1, 1, 1).to(x)
+    gray = 0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    x = to_gray * gray.expand_as(x) + (1 - to_gray) * x
+    return x.clamp(0.0, 1.0)
+
+
+def nt_xent(z, temperature: float):
+    """NT-Xent loss for 2B projections where rows ``i`` and ``i + B`` are the two views of one image."""
+    import torch
+    import torch.nn.functional as F
+
+    z = F.normalize(z, dim=1)
+    n = z.shape[0] // 2
+    sim = z @ z.T / temperature
+    sim.fill_diagonal_(float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, targets)
+
+
+def train_simclr(dataset, cfg: dict, *, seed: int, device: str, backbone_name: str, backbone_kwargs: dict):
+    """Train a SimCLR backbone on ``dataset`` (labels unused); returns the backbone in eval mode."""
+    import torch
+    from torch import nn
+
+    from prunebench.data import normalize
+    from prunebench.models import create_model, embed
+
+    seed_everything(seed)
+    generator = torch.Generator().manual_seed(seed)
+    backbone = create_model(backbone_name, dataset.num_classes, **backbone_kwargs).to(device)
+    images = torch.as_tensor(dataset.images).permute(0, 3, 1, 2).contiguous()  # uint8 N×3×H×W
+    prep = lambda x: normalize(x, dataset.channel_stats)  # noqa: E731  float [0,1]*255 → standardised
+    if hasattr(backbone, "init_whitening"):
+        sample = images[torch.randperm(len(images), generator=generator)[:5000]]
+        backbone.init_whitening(prep(sample.float()).to(device))
+    with torch.no_grad():
+        dim = embed(backbone.eval(), prep(images[:2].float()).to(device)).shape[1]
+    head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, int(cfg["proj_dim"]))).to(device)
+    params = [p for p in list(backbone.parameters()) + list(head.parameters()) if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    batch = min(int(cfg["batch_size"]), len(images))
+    backbone.train()
+    for epoch in range(int(cfg["epochs"])):
+        order = torch.randperm(len(images), generator=generator)
+        total, steps = 0.0, 0
+        for start in range(0, len(order) - batch + 1, batch):
+            x = images[order[start:start + batch]].float() / 255.0
+            views = torch.cat([augment(x, generator, cfg["crop_scale"]), augment(x, generator, cfg["crop_scale"])])
+            loss = nt_xent(head(embed(backbone, prep(views * 255.0).to(device))), float(cfg["temperature"]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, steps = total + loss.item(), steps + 1
+        log.info("simclr epoch %d/%d: NT-Xent %.3f", epoch + 1, cfg["epochs"], total / max(steps, 1))
+    return backbone.eval()
+
+
+def _embed_all(model, batches, device: str) -> np.ndarray:
+    import torch
+
+    from prunebench.models import embed
+
+    with torch.no_grad():
+        return np.concatenate([embed(model, x.to(device)).float().cpu().numpy() for x in batches])
+
+
+def _image_batches(dataset, prep, batch_size: int = 512):
+    import torch
+
+    for start in range(0, len(dataset), batch_size):
+        chunk = torch.as_tensor(dataset.images[start:start + batch_size]).permute(0, 3, 1, 2).float()
+        yield prep(chunk)
+
+
+def _simclr_embeddings(ctx, cfg: dict) -> tuple[np.ndarray, dict]:
+    import torch
+
+    from prunebench.data import normalize
+
+    model_name = cfg["model"] or ctx.probe_model[0]
+    model_kwargs = ctx.probe_model[1] if cfg["model_kwargs"] is None else dict(cfg["model_kwargs"])
+    seed = ctx.derive("ssl", "simclr")
+    key = config_hash({"simclr": cfg, "model": model_name, "kwargs": model_kwargs, "seed": seed,
+                       "data": ctx.train_set.checksum, "ids": array_digest(ctx.train_set.ids)})
+    directory = ctx.probe_root / f"ssl-{key}"
+    with _locked(ctx.probe_root / f"ssl-{key}.lock"):
+        info_path, emb_path = directory / "info.json", directory / "embeddings.npy"
+        if info_path.exists() and emb_path.exists():
+            info = json.loads(info_path.read_text())
+            return np.load(emb_path), {**info, "reused": True}
+        start = time.perf_counter()
+        backbone = train_simclr(ctx.train_set, cfg, seed=seed, device=ctx.device, backbone_name=model_name,
+                                backbone_kwargs=model_kwargs)
+        train_s = time.perf_counter() - start
+        embeddings = _embed_all(backbone, _image_batches(ctx.train_set, lambda x: normalize(x, ctx.train_set.channel_stats)),
+                                ctx.device)
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.cpu() for k, v in backbone.state_dict().items()}, directory / "encoder.pt")
+        np.save(emb_path, embeddings)
+        # Two views per image: one SimCLR epoch costs about two probe epochs of forward+backward.
+        info = {"encoder": f"simclr({model_name})", "epochs": int(cfg["epochs"]), "seeds": [seed],
+                "cost_probe_epochs": 2.0 * int(cfg["epochs"]), "wall_time_s": time.perf_counter() - start,
+                "train_time_s": train_s}
+        info_path.write_text(json.dumps(info, indent=1))
+    return embeddings, {**info, "reused": False}
+
+
+def _timm_embeddings(ctx, name: str, checkpoint, image_size) -> tuple[np.ndarray, dict]:
+    import torch
+    import torch.nn.functional as F
+
+    if not checkpoint:
+        raise PrunebenchError(f"ssl encoder timm:{name} needs metrics.ssl-prototypes.checkpoint (a local weights file)")
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise PrunebenchError(f"ssl encoder checkpoint {path} not found; set metrics.ssl-prototypes.checkpoint to a local file")
+    from prunebench.models import create_timm_model
+
+    start = time.perf_counter()
+    model = create_timm_model(name, 0, checkpoint=str(path)).to(ctx.device).eval()
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    size = int(image_size or (cfg.get("input_size") or (3, 224, 224))[-1])
+    mean_std = (tuple(cfg.get("mean", (0.485, 0.456, 0.406))), tuple(cfg.get("std", (0.229, 0.224, 0.225))))
+
+    def prep(chunk):
+        from prunebench.data import normalize
+
+        x = normalize(chunk, mean_std=mean_std)
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False) if x.shape[-1] != size else x
+
+    with torch.no_grad():
+        embeddings = _embed_all(model, _image_batches(ctx.train_set, prep, 128), ctx.device)
+    info = {"encoder": f"timm:{name}", "epochs": None, "seeds": [], "cost_probe_epochs": 0.0,
+            "wall_time_s": time.perf_counter() - start, "checkpoint": str(path)}
+    return embeddings, info

@@ -1,0 +1,156 @@
+"""Score tables: one parquet file per metric, ``results/<config>/scores/<metric>.parquet``.
+
+Columns (one row per training example, in canonical ``example_id`` order):
+
+- ``example_id`` (int64) and ``score`` (float64, **higher = harder**);
+- provenance, constant over rows: ``metric``, ``variant``, ``direction`` (always
+  ``"higher=harder"``), ``config_hash`` (hash of the config sections the score depends on),
+  ``seed`` (the config's master seed), ``seeds`` (JSON list of every derived seed used),
+  ``code_version``, ``probe_epochs`` (epochs of training of the probe(s) the score is read from;
+  NaN when no probe is involved), ``cost_probe_epochs`` (total probe training the score needs, in
+  full-train-set epoch equivalents), ``wall_time_s`` (stand-alone cost in seconds: the probe runs'
+  training time plus this metric's own computation, whether or not the runs came from the probe
+  cache), ``compute_time_s`` (seconds this invocation actually took), ``reused_probe_runs``,
+  ``params`` (JSON of the metric's parameters), ``dataset_checksum`` and ``n_examples``.
+
+The same provenance is stored as JSON in the parquet schema metadata (key ``prunebench``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from prunebench.errors import PrunebenchError
+from prunebench.metrics.registry import DIRECTION
+
+REQUIRED_COLUMNS = ("example_id", "score", "metric", "variant", "direction", "config_hash", "seed",
+                    "code_version", "probe_epochs", "cost_probe_epochs", "wall_time_s")
+PROVENANCE_KEYS = ("metric", "variant", "direction", "config_hash", "seed", "seeds", "code_version",
+                   "probe_epochs", "cost_probe_epochs", "wall_time_s", "compute_time_s", "reused_probe_runs",
+                   "params", "dataset_checksum", "n_examples")
+
+
+@dataclass
+class ScoreTable:
+    """Scores of one metric: ``ids`` and ``scores`` aligned, plus the provenance dict."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    provenance: dict
+
+    @property
+    def metric(self) -> str:
+        return str(self.provenance["metric"])
+
+
+def write_scores(path: str | os.PathLike, ids, scores, provenance: dict) -> Path:
+    """Write a score table (rows sorted by example id); returns the path."""
+    ids = np.asarray(ids, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if ids.shape != scores.shape or ids.ndim != 1:
+        raise ValueError(f"ids {ids.shape} and scores {scores.shape} must be aligned 1-d arrays")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"metric {provenance.get('metric')} produced {int((~np.isfinite(scores)).sum())} non-finite scores")
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError("duplicate example ids")
+    order = np.argsort(ids, kind="stable")
+    prov = {key: provenance.get(key) for key in PROVENANCE_KEYS}
+    prov["direction"] = DIRECTION
+    prov["n_examples"] = int(len(ids))
+    for key in ("seeds", "params"):
+        if not isinstance(prov[key], str):
+            prov[key] = json.dumps(prov[key], sort_keys=True, default=str)
+    frame = pd.DataFrame({"example_id": ids[order], "score": scores[order]})
+    for key, value in prov.items():
+        frame[key] = _column_value(key, value)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"prunebench"] = json.dumps(prov, default=str).encode()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table.replace_schema_metadata(meta), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _column_value(key: str, value):
+    if key in ("probe_epochs", "cost_probe_epochs", "wall_time_s", "compute_time_s"):
+        return np.nan if value is None else float(value)
+    if key in ("seed", "reused_probe_runs", "n_examples"):
+        return -1 if value is None else int(value)
+    return "" if value is None else str(value)
+
+
+def read_scores(path: str | os.PathLike, expected_ids=None) -> ScoreTable:
+    """Read and check a score table.
+
+    Raises :class:`PrunebenchError` (one line) when the file is missing or not parquet, misses a
+    column, holds NaN/inf or duplicate ids, states another direction, or — given ``expected_ids``
+    (the dataset's ids) — its ids are not exactly those ids. Rows are returned in the order of
+    ``expected_ids`` when given, else sorted by id.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PrunebenchError(f"score file {path} not found; compute it with `python -m prunebench metrics compute`")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise PrunebenchError(
+            f"score file {path} is not a readable parquet table ({type(err).__name__}); delete it and recompute it"
+        ) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise PrunebenchError(f"score file {path} lacks column(s) {', '.join(missing)}; recompute it with this version")
+    if len(frame) == 0:
+        raise PrunebenchError(f"score file {path} is empty; recompute it")
+    scores = frame["score"].to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(scores)):
+        raise PrunebenchError(f"score file {path} has {int((~np.isfinite(scores)).sum())} NaN/inf scores; recompute it")
+    ids = frame["example_id"].to_numpy(dtype=np.int64)
+    if len(np.unique(ids)) != len(ids):
+        raise PrunebenchError(f"score file {path} has duplicate example ids; recompute it")
+    direction = str(frame["direction"].iloc[0])
+    if direction != DIRECTION:
+        raise PrunebenchError(f"score file {path} has direction '{direction}', expected '{DIRECTION}'; recompute it")
+    provenance = _provenance(frame)
+    order = np.argsort(ids, kind="stable")
+    ids, scores = ids[order], scores[order]
+    if expected_ids is not None:
+        expected = np.asarray(expected_ids, dtype=np.int64)
+        ids, scores = _align(path, ids, scores, expected)
+    return ScoreTable(ids=ids, scores=scores, provenance=provenance)
+
+
+def _align(path: Path, ids: np.ndarray, scores: np.ndarray, expected: np.ndarray):
+    """Reorder (sorted) ``ids``/``scores`` to ``expected``; raise if the id sets differ."""
+    if len(ids) != len(expected) or not np.array_equal(ids, np.sort(expected)):
+        extra = np.setdiff1d(ids, expected)
+        lacking = np.setdiff1d(expected, ids)
+        raise PrunebenchError(
+            f"score file {path} does not match the dataset: {len(ids)} scored ids vs {len(expected)} examples "
+            f"({len(lacking)} examples unscored, {len(extra)} unknown ids); recompute the scores for this config"
+        )
+    positions = np.searchsorted(ids, expected)
+    return ids[positions], scores[positions]
+
+
+def _provenance(frame: pd.DataFrame) -> dict:
+    first = frame.iloc[0]
+    prov = {key: first[key] for key in PROVENANCE_KEYS if key in frame.columns}
+    for key in ("seeds", "params"):
+        if isinstance(prov.get(key), str) and prov[key]:
+            try:
+                prov[key] = json.loads(prov[key])
+            except json.JSONDecodeError:
+                pass
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in prov.items()}

@@ -1,0 +1,193 @@
+"""Scaling-law families for test error ε versus pruned dataset size P, fitted in log space.
+
+Families (P is rescaled internally by P0 = geometric mean of the sizes, for conditioning; the
+reported parameters are in raw units):
+
+* ``power_law``          ε = a · P^(−ν)
+* ``power_law_floor``    ε = a · P^(−ν) + c        (irreducible error c ≥ 0)
+* ``exponential``        ε = a · exp(−P/λ)
+* ``exponential_floor``  ε = a · exp(−P/λ) + c
+
+Every fit minimises the squared residuals of log ε (errors are relative, so a curve spanning a
+decade is weighted evenly), with ``scipy.optimize.least_squares`` from several starts inside bounds.
+Model comparison uses the Gaussian log-likelihood of the log residuals (σ² = RSS/n):
+
+    AIC  = n·ln(RSS/n) + 2k
+    AICc = AIC + 2k(k+1)/(n−k−1)
+    BIC  = n·ln(RSS/n) + k·ln n
+
+with k = number of curve parameters + 1 (the noise variance). Lower is better.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+
+FAMILIES = ("power_law", "power_law_floor", "exponential", "exponential_floor")
+PARAM_NAMES = {
+    "power_law": ("a", "nu"),
+    "power_law_floor": ("a", "nu", "c"),
+    "exponential": ("a", "lam"),
+    "exponential_floor": ("a", "lam", "c"),
+}
+FORMULAS = {
+    "power_law": "eps = a * P**(-nu)",
+    "power_law_floor": "eps = a * P**(-nu) + c",
+    "exponential": "eps = a * exp(-P/lam)",
+    "exponential_floor": "eps = a * exp(-P/lam) + c",
+}
+MIN_ERROR = 1e-6  # errors are clipped here before taking logs (a run with 0 test errors)
+
+
+@dataclass
+class Fit:
+    """One fitted family: parameters in raw units, residual sum of squares (log space), criteria."""
+
+    family: str
+    params: dict
+    n: int
+    rss: float
+    aic: float
+    aicc: float
+    bic: float
+    ok: bool = True
+    message: str = ""
+    formula: str = field(default="")
+
+    def predict(self, sizes) -> np.ndarray:
+        """ε(P) of this fit."""
+        return predict(self.family, self.params, sizes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def predict(family: str, params: dict, sizes) -> np.ndarray:
+    """Evaluate a family at sizes ``P`` with raw-unit parameters."""
+    sizes = np.asarray(sizes, dtype=float)
+    floor = params.get("c", 0.0)
+    if family.startswith("power_law"):
+        return params["a"] * sizes ** (-params["nu"]) + floor
+    if family.startswith("exponential"):
+        return params["a"] * np.exp(-sizes / params["lam"]) + floor
+    raise ValueError(f"unknown scaling family '{family}'; use one of {FAMILIES}")
+
+
+def _log_model(family: str, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """log ε of a family at rescaled sizes x = P/P0; θ holds (log a₀, ν or log λ₀[, c])."""
+    if family.startswith("power_law"):
+        core = np.exp(theta[0] - theta[1] * np.log(x))
+    else:
+        core = np.exp(theta[0] - x / np.exp(theta[1]))
+    floor = theta[2] if family.endswith("_floor") else 0.0
+    return np.log(core + floor + 1e-300)
+
+
+def _starts(family: str, x: np.ndarray, log_err: np.ndarray) -> list[np.ndarray]:
+    """Starting points: a straight-line fit in the family's linear coordinates, plus floor guesses."""
+    if family.startswith("power_law"):
+        slope, intercept = np.polyfit(np.log(x), log_err, 1)
+        base = [intercept, float(np.clip(-slope, 0.0, 5.0))]
+    else:
+        slope, intercept = np.polyfit(x, log_err, 1)
+        base = [intercept, float(np.log(np.clip(-1.0 / slope if slope < 0 else 10.0, 1e-2, 1e3)))]
+    if not family.endswith("_floor"):
+        return [np.array(base)]
+    err_min = float(np.exp(log_err.min()))
+    return [np.array(base + [frac * err_min]) for frac in (0.0, 0.5, 0.9)]
+
+
+def _bounds(family: str, log_err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on θ: exponents in a physical range, the floor below the smallest error."""
+    if family.startswith("power_law"):
+        lower, upper = [-50.0, 0.0 if family.endswith("_floor") else -5.0], [50.0, 10.0]
+    else:
+        lower, upper = [-50.0, np.log(1e-3)], [50.0, np.log(1e4)]
+    if family.endswith("_floor"):
+        lower.append(0.0)
+        upper.append(float(np.exp(log_err.min())) * (1 - 1e-6))
+    return np.array(lower), np.array(upper)
+
+
+def _to_raw(family: str, theta: np.ndarray, size_scale: float) -> dict:
+    """θ at rescaled sizes → raw-unit parameters (a, ν or λ, c)."""
+    if family.startswith("power_law"):
+        params = {"a": float(np.exp(theta[0]) * size_scale ** theta[1]), "nu": float(theta[1])}
+    else:
+        params = {"a": float(np.exp(theta[0])), "lam": float(np.exp(theta[1]) * size_scale)}
+    if family.endswith("_floor"):
+        params["c"] = float(theta[2])
+    return params
+
+
+def information_criteria(rss: float, n: int, n_params: int) -> tuple[float, float, float]:
+    """(AIC, AICc, BIC) of a least-squares fit with Gaussian residuals; k counts the variance."""
+    k = n_params + 1
+    log_like_term = n * np.log(max(rss, 1e-300) / n)
+    aic = log_like_term + 2 * k
+    aicc = aic + 2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.inf
+    bic = log_like_term + k * np.log(n)
+    return float(aic), float(aicc), float(bic)
+
+
+def fit_family(sizes, errors, family: str) -> Fit:
+    """Least-squares fit of one family to (P, ε) observations (replicates allowed), in log space."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown scaling family '{family}'; use one of {FAMILIES}")
+    sizes, errors = np.asarray(sizes, float), np.asarray(errors, float)
+    n_params = len(PARAM_NAMES[family])
+    n_distinct = len(np.unique(sizes))
+    if n_distinct <= n_params:
+        return _failed(family, len(sizes), f"needs more than {n_params} distinct sizes, got {n_distinct}")
+    size_scale = float(np.exp(np.mean(np.log(sizes))))
+    x, log_err = sizes / size_scale, np.log(np.clip(errors, MIN_ERROR, None))
+    lower, upper = _bounds(family, log_err)
+    best = None
+    for start in _starts(family, x, log_err):
+        start = np.clip(start, lower + 1e-9, upper - 1e-9)
+        result = least_squares(lambda t: _log_model(family, t, x) - log_err, start, bounds=(lower, upper),
+                               method="trf", x_scale="jac", max_nfev=2000)
+        if best is None or result.cost < best.cost:
+            best = result
+    rss = float(2 * best.cost)
+    aic, aicc, bic = information_criteria(rss, len(x), n_params)
+    return Fit(family, _to_raw(family, best.x, size_scale), len(x), rss, aic, aicc, bic,
+               ok=bool(best.success), message=str(best.message), formula=FORMULAS[family])
+
+
+def _failed(family: str, n: int, why: str) -> Fit:
+    params = {name: float("nan") for name in PARAM_NAMES[family]}
+    return Fit(family, params, n, float("nan"), np.inf, np.inf, np.inf, ok=False, message=why,
+               formula=FORMULAS[family])
+
+
+def fit_all(sizes, errors, families=FAMILIES) -> dict[str, Fit]:
+    """Fit every family; ``{family: Fit}``."""
+    return {family: fit_family(sizes, errors, family) for family in families}
+
+
+def select_family(fits: dict[str, Fit], criterion: str = "bic", parsimony: float = 2.0) -> str | None:
+    """The family with the lowest criterion (``aic``, ``aicc`` or ``bic``) among finite fits, except
+    that a family with fewer parameters within ``parsimony`` units of the lowest wins (a difference
+    below 2 is not evidence, Burnham & Anderson 2002)."""
+    scored = {name: getattr(fit, criterion) for name, fit in fits.items() if np.isfinite(getattr(fit, criterion))}
+    if not scored:
+        return None
+    lowest = min(scored.values())
+    close = [name for name, value in scored.items() if value <= lowest + parsimony]
+    return min(close, key=lambda name: (len(PARAM_NAMES[name]), scored[name]))
+
+
+def criterion_weights(fits: dict[str, Fit], criterion: str = "bic") -> dict[str, float]:
+    """Akaike/Schwarz weights w_i ∝ exp(−Δ_i/2) over the families with a finite criterion."""
+    values = {name: getattr(fit, criterion) for name, fit in fits.items()}
+    finite = {k: v for k, v in values.items() if np.isfinite(v)}
+    if not finite:
+        return {k: float("nan") for k in values}
+    best = min(finite.values())
+    raw = {k: float(np.exp(-(v - best) / 2)) if np.isfinite(v) else 0.0 for k, v in values.items()}
+    total = sum(raw.values())
+    return {k: v / total for k, v in raw.items()}

@@ -1,0 +1,134 @@
+"""Selection rules: which examples to keep given a score (higher = harder).
+
+Conventions (stated in every output of :mod:`prunebench.cli.select`):
+
+- ``fraction_kept`` f is the fraction of the scored set that is kept; ``prune_ratio = 1 - f``. The
+  kept count is ``round(f * N)`` (at least 1 when f > 0).
+- ``keep="hard"`` keeps the highest scores, ``keep="easy"`` the lowest; ties are broken by a
+  random permutation drawn from ``seed`` (reproducible, unbiased between tied examples).
+- **Class balance** (Sorscher et al. 2022, §5, "50% class-balancing ratio"; our reading of the
+  rule, which the paper states only in words): with budget ``n = round(f N)`` and class ``c`` of
+  size ``N_c``, class ``c``'s proportional share is ``f N_c``; every class keeps at least
+  ``min(N_c, ceil(class_balance * f * N_c))`` examples (its best-ranked ones under the keep rule),
+  and the rest of the budget goes to the best-ranked remaining examples regardless of class.
+  ``class_balance=0`` is plain global top-k; ``class_balance=1`` makes every class keep (at least)
+  its proportional share. If the floors add up to more than the budget (only possible for
+  ``class_balance`` near 1 with rounding), they are reduced by largest-remainder rounding.
+- ``rule="ccs"`` is coverage-centric selection (Zheng et al. 2023, Algorithm 1), see :func:`ccs`.
+  CCS decides by itself which difficulty levels to keep, so ``keep`` does not change it, and it
+  is applied over the whole set (``class_balance`` is not used); both are recorded in outputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from prunebench.errors import PrunebenchError
+
+KEEP_MODES = ("easy", "hard")
+RULES = ("topk", "ccs")
+
+
+def kept_count(n_total: int, fraction_kept: float) -> int:
+    """``round(f N)``, at least 1 for f > 0, at most N."""
+    if not 0.0 < fraction_kept <= 1.0:
+        raise PrunebenchError(f"fraction_kept must be in (0, 1], got {fraction_kept}; prune_ratio = 1 - fraction_kept")
+    return int(min(n_total, max(1, round(fraction_kept * n_total))))
+
+
+def preference_order(scores, keep: str, seed: int) -> np.ndarray:
+    """Positions from most to least preferred under ``keep``; ties broken by a seeded permutation."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if keep not in KEEP_MODES:
+        raise PrunebenchError(f"keep must be one of {', '.join(KEEP_MODES)}, got '{keep}'")
+    tie_break = np.random.default_rng(seed).permutation(len(scores))
+    key = -scores if keep == "hard" else scores
+    return np.lexsort((tie_break, key))
+
+
+def class_floors(labels, n_keep: int, fraction_kept: float, class_balance: float) -> np.ndarray:
+    """Minimum number kept per class: ``min(N_c, ceil(class_balance * f * N_c))``, fitted to the budget."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64))
+    want = np.minimum(counts, np.ceil(class_balance * fraction_kept * counts - 1e-9)).astype(np.int64)
+    if want.sum() <= n_keep:
+        return want
+    exact = want * (n_keep / want.sum())
+    floors = np.floor(exact).astype(np.int64)
+    remainder = exact - floors
+    floors[np.argsort(-remainder, kind="stable")[: n_keep - floors.sum()]] += 1
+    return floors
+
+
+def topk(scores, labels, fraction_kept: float, keep: str, seed: int, class_balance: float = 0.5) -> np.ndarray:
+    """Keep the best-ranked ``round(f N)`` examples subject to the class-balance floor; sorted positions."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    n_keep = kept_count(len(scores), fraction_kept)
+    if not 0.0 <= class_balance <= 1.0:
+        raise PrunebenchError(f"class_balance must be in [0, 1], got {class_balance}")
+    order = preference_order(scores, keep, seed)
+    chosen = np.zeros(len(scores), dtype=bool)
+    if class_balance > 0:
+        floors = class_floors(labels, n_keep, fraction_kept, class_balance)
+        ordered_labels = labels[order]
+        for cls, floor in enumerate(floors):
+            if floor:
+                chosen[order[ordered_labels == cls][:floor]] = True
+    rest = order[~chosen[order]]
+    chosen[rest[: n_keep - chosen.sum()]] = True
+    return np.flatnonzero(chosen)
+
+
+def ccs(scores, fraction_kept: float, seed: int, hard_cutoff: float = 0.1, strata: int = 50) -> np.ndarray:
+    """Coverage-centric coreset selection (Zheng, Liu, Li, Prakash, ICLR 2023, Algorithm 1).
+
+    1. Drop the hardest ``β = hard_cutoff`` fraction (likely mislabeled or ambiguous); β is lowered
+       to ``1 - f`` if fewer than ``round(f N)`` examples would remain.
+    2. Split the remaining score range into ``k = strata`` strata of equal width.
+    3. Budget allocation: while budget ``m`` is left, take the non-empty stratum ``B`` with the fewest
+       examples, keep ``m_B = min(|B|, floor(m / #strata left))`` of its examples drawn uniformly at
+       random (the last stratum takes what is left), ``m -= m_B``.
+
+    Every non-empty stratum gets at least one example whenever the budget is at least the number
+    of non-empty strata. Returns sorted positions; random draws are fixed by ``seed``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(scores)
+    n_keep = kept_count(n, fraction_kept)
+    if strata < 1:
+        raise PrunebenchError(f"ccs strata must be >= 1, got {strata}")
+    rng = np.random.default_rng(seed)
+    n_drop = min(int(math.floor(hard_cutoff * n)), n - n_keep)
+    by_hardness = preference_order(scores, "hard", seed)
+    pool = np.sort(by_hardness[n_drop:])
+    values = scores[pool]
+    low, high = values.min(), values.max()
+    width = (high - low) / strata if high > low else 1.0
+    bins = np.minimum(((values - low) / width).astype(np.int64), strata - 1)
+    groups = [pool[bins == b] for b in range(strata) if np.any(bins == b)]
+    groups.sort(key=len)
+    kept, budget = [], n_keep
+    for left, group in zip(range(len(groups), 0, -1), groups):
+        take = min(len(group), budget if left == 1 else budget // left)
+        kept.append(rng.choice(group, size=take, replace=False))
+        budget -= take
+    return np.sort(np.concatenate(kept))
+
+
+def select(scores, labels, fraction_kept: float, keep: str = "hard", seed: int = 0, class_balance: float = 0.5,
+           rule: str = "topk", ccs_hard_cutoff: float = 0.1, ccs_strata: int = 50) -> np.ndarray:
+    """Sorted positions of the kept examples under ``rule`` (see the module docstring)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) != len(labels):
+        raise PrunebenchError(f"{len(scores)} scores but {len(labels)} labels; score the same dataset you select from")
+    if not np.all(np.isfinite(scores)):
+        raise PrunebenchError("scores contain NaN/inf; recompute the score table")
+    if keep not in KEEP_MODES:
+        raise PrunebenchError(f"keep must be one of {', '.join(KEEP_MODES)}, got '{keep}'")
+    if rule == "topk":
+        return topk(scores, labels, fraction_kept, keep, seed, class_balance)
+    if rule == "ccs":
+        return ccs(scores, fraction_kept, seed, ccs_hard_cutoff, ccs_strata)
+    raise PrunebenchError(f"unknown selection rule '{rule}'; use one of {', '.join(RULES)}")

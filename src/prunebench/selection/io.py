@@ -1,0 +1,50 @@
+"""Kept-id tables written by ``python -m prunebench select`` (parquet, or CSV by extension)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from prunebench.errors import PrunebenchError
+
+SELECTION_DEFAULTS = {"class_balance": 0.5, "rule": "topk", "ccs": {"hard_cutoff": 0.1, "strata": 50}}
+
+
+def selection_settings(config: dict | None) -> dict:
+    """The ``selection`` section with defaults filled in."""
+    section = dict((config or {}).get("selection") or {})
+    return {**SELECTION_DEFAULTS, **section, "ccs": {**SELECTION_DEFAULTS["ccs"], **(section.get("ccs") or {})}}
+
+
+def write_selection(path: str | os.PathLike, kept_ids, provenance: dict) -> Path:
+    """One row per kept example (``example_id``), provenance repeated in columns.
+
+    Provenance always includes ``fraction_kept`` (kept / scored) and ``prune_ratio = 1 − fraction_kept``.
+    """
+    path = Path(path)
+    frame = pd.DataFrame({"example_id": np.sort(np.asarray(kept_ids, dtype=np.int64))})
+    for key, value in provenance.items():
+        frame[key] = value if not isinstance(value, (dict, list)) else str(value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".csv":
+        frame.to_csv(tmp, index=False)
+    else:
+        frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def read_selection(path: str | os.PathLike) -> pd.DataFrame:
+    """A kept-id table; raises :class:`PrunebenchError` when unreadable."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except Exception as err:
+        raise PrunebenchError(f"selection file {path} is unreadable ({type(err).__name__}); rerun `python -m prunebench select`") from None
+    if "example_id" not in frame.columns:
+        raise PrunebenchError(f"selection file {path} has no example_id column; rerun `python -m prunebench select`")
+    return frame

@@ -1,0 +1,74 @@
+"""Concatenate per-point run files into the tidy sweep table (``results/<name>/sweep.parquet`` + CSV).
+
+One row per run; coordinates first, then results, then provenance. Rows are sorted by their
+coordinates, so the table does not depend on the order the runs finished in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from prunebench.errors import PrunebenchError
+from prunebench.sweep.point import read_row
+
+COORDINATES = ["scale", "protocol", "initial_size", "fraction_kept", "prune_ratio", "n_kept", "metric", "keep",
+               "direction", "seed"]
+RESULTS = ["test_accuracy", "test_error", "n_test", "train_steps", "epochs", "recipe_epochs", "batch_size",
+           "wall_time_s", "train_wall_time_s"]
+SORT_KEYS = ["protocol", "metric", "keep", "initial_size", "fraction_kept", "seed"]
+
+
+def collect_runs(paths) -> list[Path]:
+    """Run files from a list of files and/or directories (searched recursively for ``*.json``)."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*.json") if not p.name.startswith(".")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise PrunebenchError(f"sweep run file {path} not found; run the missing point(s) first "
+                                  "(`snakemake ... --configfile <config>` reruns only those)")
+    return found
+
+
+def sweep_table(paths) -> pd.DataFrame:
+    """The tidy table of the given run files (sorted, columns ordered)."""
+    rows = [read_row(path) for path in collect_runs(paths)]
+    if not rows:
+        raise PrunebenchError("no sweep run files to aggregate; run `python -m prunebench sweep point ...` first")
+    table = pd.DataFrame(rows)
+    duplicated = table.duplicated(subset=SORT_KEYS, keep=False)
+    if duplicated.any():
+        raise PrunebenchError(f"{int(duplicated.sum())} run files share coordinates {SORT_KEYS}; remove the stale ones")
+    table = table.sort_values(SORT_KEYS, kind="mergesort").reset_index(drop=True)
+    ordered = [c for c in COORDINATES + RESULTS if c in table.columns]
+    return table[ordered + [c for c in table.columns if c not in ordered]]
+
+
+def write_sweep_table(table: pd.DataFrame, parquet_path: str | os.PathLike, csv_path=None) -> Path:
+    """Write the parquet table (atomically) and, when asked, a CSV copy for readable diffs."""
+    parquet_path = Path(parquet_path)
+    parquet_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = parquet_path.with_name(f".{parquet_path.name}.tmp")
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, parquet_path)
+    if csv_path:
+        table.to_csv(csv_path, index=False, float_format="%.6g")
+    return parquet_path
+
+
+def read_sweep_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read ``sweep.parquet`` (or its CSV copy), with a one-line error when it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrunebenchError(f"sweep table {path} not found; run the sweep (`snakemake ... sweep_aggregate`) first")
+    table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    missing = [c for c in ("protocol", "initial_size", "fraction_kept", "n_kept", "metric", "keep", "seed",
+                           "test_error", "test_accuracy") if c not in table.columns]
+    if missing:
+        raise PrunebenchError(f"sweep table {path} lacks column(s) {', '.join(missing)}; re-aggregate it")
+    return table

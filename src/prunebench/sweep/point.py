@@ -1,0 +1,229 @@
+"""Run one sweep point and return its row.
+
+1. Initial dataset: a class-balanced seeded subsample of N examples of the configured train set,
+   ``balanced_subsample(labels, N, derive_seed(seed, "sweep-subset", replicate))``. The seed does
+   not depend on N, so for one replicate the initial datasets are nested (N=1000 ⊂ N=2000 ⊂ ...).
+2. Scores: the metric's table (computed once on the full configured train set) restricted to those
+   N examples. Metric ``random`` draws a fresh uniform score per (N, replicate) instead, so the
+   random baseline varies over seeds like the trained models do. Baseline (f = 1): no selection.
+3. Selection: ``prunebench.selection.select`` over the N-subset only: n_kept = round(f·N).
+4. Training: a fresh model with the sweep recipe (``probe`` section overridden by ``sweep.train``);
+   the training seed depends only on (N, replicate), shared by every metric and f (common random
+   numbers make the comparisons between metrics less noisy).
+   ``fixed_epochs``: the recipe's epochs on the n_kept examples (fewer steps when f < 1).
+   ``fixed_compute``: exactly the optimizer steps of the f = 1 run at the same N and seed.
+5. Test accuracy on the configured test set; error = 1 − accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from prunebench.config import results_dir
+from prunebench.errors import PrunebenchError
+from prunebench.provenance import code_version, config_hash
+from prunebench.seeding import derive_seed
+from prunebench.sweep.plan import RANDOM_METRIC, SweepPoint, format_fraction, sweep_settings
+
+log = logging.getLogger(__name__)
+DIRECTION = "higher=harder"
+
+
+def train_recipe(config: dict) -> dict:
+    """The sweep's training recipe: the ``probe`` section with ``sweep.train`` keys overriding it."""
+    return {**(config.get("probe") or {}), **(sweep_settings(config)["train"] or {})}
+
+
+def selection_choice(config: dict) -> dict:
+    """Selection settings of the sweep: ``sweep.class_balance``/``sweep.selection_rule`` override
+    the ``selection`` section (class balance 0.5, the paper's ratio, and rule topk by default)."""
+    from prunebench.selection.io import selection_settings
+
+    chosen = selection_settings(config)
+    sweep = sweep_settings(config)
+    if sweep["class_balance"] is not None:
+        chosen["class_balance"] = sweep["class_balance"]
+    if sweep["selection_rule"] is not None:
+        chosen["rule"] = sweep["selection_rule"]
+    return chosen
+
+
+def point_seeds(config: dict, point: SweepPoint) -> dict:
+    """Every seed of a point, derived from the config's master seed."""
+    base = config["seed"]
+    return {
+        "subset_seed": derive_seed(base, "sweep-subset", point.seed),
+        "selection_seed": derive_seed(base, "sweep-select", point.initial_size, point.metric, point.keep,
+                                      format_fraction(point.fraction_kept), point.seed),
+        "train_seed": derive_seed(base, "sweep-train", point.initial_size, point.seed),
+        "random_score_seed": derive_seed(base, "sweep-random-scores", point.initial_size, point.seed),
+    }
+
+
+def initial_positions(train_labels: np.ndarray, point: SweepPoint, seeds: dict) -> np.ndarray:
+    """Positions (in the configured train set) of the N-example initial dataset."""
+    from prunebench.data import balanced_subsample
+
+    if point.initial_size > len(train_labels):
+        raise PrunebenchError(f"sweep size N={point.initial_size} exceeds the train set ({len(train_labels)} examples); "
+                              "lower sweep.sizes or raise data.train_size")
+    return balanced_subsample(train_labels, point.initial_size, seeds["subset_seed"])
+
+
+def subset_scores(point: SweepPoint, train_ids: np.ndarray, positions: np.ndarray, seeds: dict,
+                  score_path: str | os.PathLike | None) -> tuple[np.ndarray, dict]:
+    """Scores of the N-subset (aligned to ``positions``) and the score table's provenance."""
+    if point.metric == RANDOM_METRIC:
+        rng = np.random.default_rng(seeds["random_score_seed"])
+        return rng.random(len(positions)), {"variant": "uniform, fresh per (N, seed)"}
+    from prunebench.metrics.storage import read_scores
+
+    table = read_scores(score_path, expected_ids=train_ids)
+    return table.scores[positions], table.provenance
+
+
+def kept_positions(point: SweepPoint, scores, labels, seeds: dict, config: dict) -> np.ndarray:
+    """Positions within the N-subset kept by the selection rule (all of them at f = 1)."""
+    if point.is_baseline:
+        return np.arange(len(labels))
+    from prunebench.selection import select
+
+    keep = "hard" if point.keep == RANDOM_METRIC else point.keep
+    chosen = selection_choice(config)
+    return select(scores, labels, point.fraction_kept, keep=keep, seed=seeds["selection_seed"],
+                  class_balance=chosen["class_balance"], rule=chosen["rule"],
+                  ccs_hard_cutoff=chosen["ccs"]["hard_cutoff"], ccs_strata=chosen["ccs"]["strata"])
+
+
+def resolve_device(config: dict, device: str | None = None) -> str:
+    """``--device`` > config ``device``; ``auto`` is cuda when available."""
+    from prunebench.training import resolve_device as resolve
+
+    return str(resolve(device or config.get("device", "auto")))
+
+
+def fixed_compute_steps(point: SweepPoint, baseline_row: dict | None) -> int | None:
+    """Optimizer steps for the point: None (recipe epochs) or the f = 1 run's steps."""
+    if point.protocol != "fixed_compute":
+        return None
+    if baseline_row is None:
+        raise PrunebenchError(f"fixed_compute needs the f=1 run at N={point.initial_size}, seed={point.seed}; "
+                              "pass --baseline <its run file> (the workflow does this)")
+    if int(baseline_row["initial_size"]) != point.initial_size or int(baseline_row["seed"]) != point.seed:
+        raise PrunebenchError("the --baseline run file is for another N or seed")
+    return int(baseline_row["train_steps"])
+
+
+def run_point(config: dict, point: SweepPoint, *, score_path=None, baseline_row: dict | None = None,
+              device: str | None = None, threads: int | None = None) -> dict:
+    """Train and evaluate one sweep point; return its row (see :data:`ROW_COLUMNS`)."""
+    import torch
+
+    from prunebench.data import load_dataset
+
+    started = time.perf_counter()
+    threads = int(threads or sweep_settings(config)["threads"])
+    torch.set_num_threads(threads)
+    seeds = point_seeds(config, point)
+    train_set = load_dataset(config["data"], "train")
+    test_set = load_dataset(config["data"], "test")
+    positions = initial_positions(train_set.labels, point, seeds)
+    score_path = score_path or results_dir(config) / "scores" / f"{point.metric}.parquet"
+    scores, score_provenance = (None, {}) if point.is_baseline else \
+        subset_scores(point, train_set.ids, positions, seeds, score_path)
+    initial = train_set.subset(positions)
+    kept = kept_positions(point, scores, initial.labels, seeds, config)
+    pruned = initial.subset(kept)
+    steps = fixed_compute_steps(point, baseline_row)
+    device = resolve_device(config, device)
+    result, recipe = _train(config, pruned, test_set, seed=seeds["train_seed"], device=device, steps=steps,
+                            threads=threads)
+    return _row(config, point, seeds, pruned, test_set, result, recipe, score_provenance, device, threads,
+                time.perf_counter() - started)
+
+
+def _train(config: dict, pruned, test_set, *, seed: int, device: str, steps: int | None, threads: int):
+    """A fresh model trained on the pruned set; returns (TrainResult, recipe dict)."""
+    from prunebench.training import TrainConfig, build_model, train
+
+    recipe = {**train_recipe(config), "threads": threads}
+    train_cfg = TrainConfig.from_dict(recipe)
+    model = build_model(train_cfg, pruned.num_classes, seed=seed)
+    result = train(model, pruned, train_cfg, seed=seed, device=device, test_set=test_set, steps=steps)
+    return result, train_cfg.to_dict()
+
+
+def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenance, device, threads, wall_s) -> dict:
+    """The tidy-table row of a finished point."""
+    n_kept = len(pruned)
+    batch_size = int(recipe.get("batch_size", 0)) or None
+    accuracy = float(result.test_accuracy)
+    selection = selection_choice(config)
+    return {
+        "scale": config["name"],
+        "protocol": point.protocol,
+        "initial_size": point.initial_size,
+        "fraction_kept": point.fraction_kept,
+        "prune_ratio": round(1.0 - point.fraction_kept, 10),
+        "n_kept": n_kept,
+        "metric": point.metric,
+        "keep": point.keep,
+        "direction": DIRECTION,
+        "seed": point.seed,
+        **seeds,
+        "test_accuracy": accuracy,
+        "test_error": 1.0 - accuracy,
+        "n_test": len(test_set),
+        "train_steps": int(result.train_steps),
+        "epochs": float(result.epochs),
+        "recipe_epochs": float(recipe.get("epochs", float("nan"))),
+        "batch_size": batch_size or -1,
+        "model": str(recipe.get("model", "")),
+        "model_kwargs": json.dumps(recipe.get("model_kwargs") or {}, sort_keys=True),
+        "class_balance": float(selection["class_balance"]) if not point.is_baseline else float("nan"),
+        "selection_rule": selection["rule"] if not point.is_baseline else "",
+        "score_variant": str(score_provenance.get("variant", "")),
+        "score_config_hash": str(score_provenance.get("config_hash", "")),
+        "train_wall_time_s": float(result.wall_time_s),
+        "wall_time_s": float(wall_s),
+        "device": device,
+        "threads": threads,
+        "host": platform.node(),
+        "config_hash": config_hash({k: config.get(k) for k in ("seed", "data", "probe", "sweep", "selection")}),
+        "code_version": code_version(),
+    }
+
+
+def write_row(row: dict, path: str | os.PathLike) -> Path:
+    """Write a row as JSON, atomically (a killed job leaves no half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(row, indent=1, sort_keys=False, default=_json_default) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_row(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise PrunebenchError(f"sweep run file {path} not found; run that point first (`python -m prunebench sweep point`)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise PrunebenchError(f"sweep run file {path} is not valid JSON ({err.msg}); delete it and rerun the point") from None
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return str(value)

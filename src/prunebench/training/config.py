@@ -1,0 +1,99 @@
+"""``TrainConfig``: the ``probe`` section of a config as a typed, validated object."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from prunebench.errors import PrunebenchError
+
+SCHEDULES = ("onecycle", "linear", "constant")
+PAD_MODES = ("reflect", "zeros")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Batched, on-device training augmentation."""
+
+    flip: bool = True  # random horizontal flip
+    translate: int = 2  # random shift of up to this many pixels (pad + crop)
+    pad_mode: str = "reflect"  # "reflect" or "zeros" (zeros = the mean colour, after normalising)
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "Augmentation":
+        values = dict(values or {})
+        _reject_unknown(values, cls, "probe.augmentation")
+        if values.get("pad_mode", "reflect") not in PAD_MODES:
+            raise PrunebenchError(f"probe.augmentation.pad_mode must be one of {', '.join(PAD_MODES)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything the training loop needs, with the fast-probe defaults.
+
+    ``lr`` is the peak learning rate for the mean (label-smoothed) cross-entropy over a batch of
+    ``batch_size``. Parameters with ≤1 dimension (norm biases, conv biases) train with
+    ``lr * bias_lr_scale`` and ``weight_decay / bias_lr_scale`` (airbench's trick; 1 = off).
+    ``epochs`` may be fractional; ``train(..., steps=S)`` overrides it with exactly S steps.
+    """
+
+    model: str = "airbench"
+    model_kwargs: dict = field(default_factory=dict)
+    epochs: float = 10.0
+    batch_size: int = 500
+    lr: float = 0.4
+    momentum: float = 0.85
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    bias_lr_scale: float = 1.0
+    label_smoothing: float = 0.2
+    schedule: str = "onecycle"  # onecycle: warm up from warmup_start*lr over `warmup`, then linear to 0
+    warmup: float = 0.2  # fraction of all steps spent warming up (onecycle)
+    warmup_start: float = 0.2  # onecycle starts at this fraction of lr
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    whiten_init: bool = True  # init a model's whitening layer (if it has one) from training patches
+    whiten_samples: int = 5000
+    tta: bool = True  # average logits over the image and its mirror at evaluation
+    eval_batch_size: int = 1000
+    eval_every: int = 0  # evaluate on the test set every k epochs (0 = only at the end)
+    threads: int | None = None  # torch.set_num_threads during training (None = leave as is)
+    deterministic: bool = True  # torch.use_deterministic_algorithms on the CPU
+    channels_last: bool = False
+    bf16: bool = False  # bfloat16 autocast (CUDA only; the CPU always trains in float32)
+    progress: bool = True  # tqdm bar (only shown on a terminal)
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "TrainConfig":
+        """Build from the config's ``probe`` section (missing keys take the defaults above)."""
+        values = dict(values or {})
+        _reject_unknown(values, cls, "probe")
+        values["augmentation"] = Augmentation.from_dict(values.get("augmentation"))
+        values["model_kwargs"] = dict(values.get("model_kwargs") or {})
+        config = cls(**values)
+        config.check()
+        return config
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with some fields changed (e.g. ``epochs`` for a short probe)."""
+        config = dataclasses.replace(self, **changes)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise PrunebenchError(f"probe.schedule '{self.schedule}' unknown; use one of {', '.join(SCHEDULES)}")
+        if self.epochs <= 0 or self.batch_size <= 0:
+            raise PrunebenchError("probe.epochs and probe.batch_size must be positive")
+        if not 0 <= self.warmup < 1:
+            raise PrunebenchError("probe.warmup is a fraction of the steps in [0, 1)")
+
+
+def _reject_unknown(values: dict, cls, section: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise PrunebenchError(f"unknown key(s) {', '.join(unknown)} in {section}; allowed: {', '.join(sorted(known))}")

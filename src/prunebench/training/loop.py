@@ -1,0 +1,354 @@
+"""The one training loop (airbench style): uint8 data resident on the device, batched augmentation,
+label smoothing, SGD-Nesterov with a per-step schedule, per-example stats every epoch, checkpoints.
+
+Randomness: the model is initialised by the caller (see :func:`build_model`); everything else is
+drawn from generators seeded by ``derive_seed(seed, ...)`` — epoch ``e`` uses its own generator, so
+a run resumed from a checkpoint continues bit-identically on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from prunebench.data.dataset import ImageDataset, normalize
+from prunebench.errors import PrunebenchError
+from prunebench.models import create_model, embed
+from prunebench.provenance import config_hash
+from prunebench.seeding import derive_seed
+from prunebench.training.augment import draw_epoch_augmentation, flip_batch, translate_batch
+from prunebench.training.callbacks import EpochStats
+from prunebench.training.config import TrainConfig
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns. ``wall_time_s`` counts training only (not evaluation)."""
+
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    test_accuracy: float | None = None
+    train_steps: int = 0
+    wall_time_s: float = 0.0
+    epochs: float = 0.0
+    test_logits: np.ndarray | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# Set-up helpers
+# ----------------------------------------------------------------------------------------------
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else the CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PrunebenchError("device 'cuda' requested but no GPU is visible; set device: cpu (or auto)")
+    return device
+
+
+def build_model(cfg: TrainConfig | dict, num_classes: int, seed: int) -> nn.Module:
+    """Create ``cfg.model`` with weights initialised from ``derive_seed(seed, "init")``."""
+    cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init"))
+        return create_model(cfg.model, num_classes, **cfg.model_kwargs)
+
+
+@contextlib.contextmanager
+def training_context(cfg: TrainConfig, device: torch.device):
+    """Fix threads and deterministic algorithms for the run, restoring the previous settings."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if device.type == "cpu" and cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = not cfg.deterministic
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def images_on_device(dataset: ImageDataset, device: torch.device) -> torch.Tensor:
+    """uint8 N×3×H×W view of the dataset's N×H×W×3 array, on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(dataset.images)).to(device).permute(0, 3, 1, 2)
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """Weights get ``lr``/``weight_decay``; ≤1-d params get them scaled by ``bias_lr_scale``."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    weights = [p for p in trainable if p.ndim > 1]
+    biases = [p for p in trainable if p.ndim <= 1]
+    scale = cfg.bias_lr_scale
+    groups = [dict(params=weights, lr=cfg.lr, weight_decay=cfg.weight_decay)]
+    if biases:
+        groups.append(dict(params=biases, lr=cfg.lr * scale, weight_decay=cfg.weight_decay / scale))
+    return groups
+
+
+def lr_factor(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    """Multiplier of the peak lr at ``step`` (per-step schedule)."""
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "linear":
+        return 1.0 - step / total_steps
+    peak = cfg.warmup * total_steps
+    if step < peak:
+        return cfg.warmup_start + (1.0 - cfg.warmup_start) * step / peak
+    return (total_steps - step) / max(total_steps - peak, 1e-9)
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, total_steps: int):
+    optimizer = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
+                                nesterov=cfg.nesterov and cfg.momentum > 0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, cfg))
+    return optimizer, scheduler
+
+
+def init_whitening(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig, seed: int, device) -> None:
+    """airbench's patch-whitening init from a seeded sample of training images (if the model has it)."""
+    if not (cfg.whiten_init and hasattr(model, "init_whitening")):
+        return
+    rng = np.random.default_rng(derive_seed(seed, "whiten"))
+    count = min(cfg.whiten_samples, len(train_set))
+    positions = np.sort(rng.choice(len(train_set), size=count, replace=False))
+    images = normalize(torch.from_numpy(train_set.images[positions]).to(device), train_set.channel_stats)
+    model.init_whitening(images)
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------
+
+def run_fingerprint(cfg: TrainConfig, train_set: ImageDataset, seed: int, total_steps: int) -> str:
+    """What a checkpoint must match to be resumed: config, seed, data ids, step budget."""
+    return config_hash([cfg.to_dict(), seed, train_set.checksum, train_set.ids.tolist(), total_steps])
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
+    """Atomically write model, optimizer, scheduler, RNG state and progress to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(state, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                   scheduler=scheduler.state_dict(), torch_rng=torch.get_rng_state())
+    if torch.cuda.is_available():
+        payload["cuda_rng"] = torch.cuda.get_rng_state_all()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, device) -> dict:
+    """Restore a checkpoint written by :func:`save_checkpoint`; returns its progress state."""
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # a truncated file raises various errors
+        raise PrunebenchError(f"checkpoint {path} is unreadable ({err.__class__.__name__}); delete it to start over") from err
+    if payload.get("fingerprint") != fingerprint:
+        raise PrunebenchError(f"checkpoint {path} belongs to a different run (config, seed, data or steps differ); "
+                              "delete it or choose another checkpoint path")
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    torch.set_rng_state(payload["torch_rng"].cpu())
+    if "cuda_rng" in payload and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in payload["cuda_rng"]])
+    return {k: payload[k] for k in ("fingerprint", "epoch", "step", "wall_time_s", "history")}
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+
+def prepare_batch(images_u8: torch.Tensor, positions: torch.Tensor, flips, shifts, cfg: TrainConfig, stats):
+    """Gather, normalise and augment one batch (all on the device)."""
+    batch = normalize(images_u8[positions], stats)
+    aug = cfg.augmentation
+    if aug.flip:
+        batch = flip_batch(batch, flips)
+    batch = translate_batch(batch, shifts, aug.translate, aug.pad_mode)
+    return batch.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+
+
+def autocast(cfg: TrainConfig, device: torch.device):
+    enabled = cfg.bf16 and device.type == "cuda"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: int, seed: int, step: int,
+                total_steps: int, stats: EpochStats | None, progress) -> tuple[int, float, float]:
+    """One pass over the shuffled data (or until ``total_steps``). Returns (step, mean loss, accuracy)."""
+    images_u8, labels, device, channel_stats = data
+    generator = torch.Generator().manual_seed(derive_seed(seed, "epoch", epoch))
+    order = torch.randperm(len(labels), generator=generator)
+    flips, shifts = draw_epoch_augmentation(len(labels), cfg.augmentation.translate, generator)
+    model.train()
+    loss_sum, correct_sum, seen = 0.0, 0, 0
+    for start in range(0, len(order), cfg.batch_size):
+        if step >= total_steps:
+            break
+        cpu_positions = order[start:start + cfg.batch_size]
+        positions = cpu_positions.to(device)
+        inputs = prepare_batch(images_u8, positions, flips[cpu_positions].to(device),
+                               shifts[cpu_positions].to(device), cfg, channel_stats)
+        targets = labels[positions]
+        with autocast(cfg, device):
+            logits = model(inputs)
+        loss = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        logits = logits.detach().float()
+        loss_sum += loss.item() * len(targets)
+        correct_sum += int((logits.argmax(1) == targets).sum())
+        seen += len(targets)
+        if stats is not None:
+            losses = F.cross_entropy(logits, targets, reduction="none")
+            stats.record(cpu_positions.numpy(), logits.cpu().numpy(), losses.cpu().numpy())
+        progress.update(1)
+    return step, loss_sum / max(seen, 1), correct_sum / max(seen, 1)
+
+
+def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *, seed: int, device="cpu",
+          test_set: ImageDataset | None = None, callbacks=(), steps: int | None = None,
+          checkpoint_path: str | os.PathLike | None = None) -> TrainResult:
+    """Train ``model`` on ``train_set``; ``steps`` (exact optimizer steps) overrides ``cfg.epochs``.
+
+    Every callback's ``on_epoch_end(epoch, stats, model)`` gets that epoch's :class:`EpochStats`.
+    With ``checkpoint_path``, state is saved after every epoch and an existing checkpoint of the
+    same run is resumed (callbacks then see only the remaining epochs).
+    """
+    cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg)
+    device = resolve_device(device)
+    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
+    total_steps = int(steps) if steps is not None else max(1, round(cfg.epochs * steps_per_epoch))
+    if total_steps <= 0:
+        raise PrunebenchError(f"steps must be positive (got {steps})")
+    with training_context(cfg, device):
+        model.to(device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        optimizer, scheduler = build_optimizer(model, cfg, total_steps)
+        fingerprint = run_fingerprint(cfg, train_set, seed, total_steps)
+        state = dict(fingerprint=fingerprint, epoch=0, step=0, wall_time_s=0.0, history=[])
+        checkpoint = Path(checkpoint_path) if checkpoint_path else None
+        if checkpoint is not None and checkpoint.exists():
+            state = load_checkpoint(checkpoint, model, optimizer, scheduler, fingerprint, device)
+        else:
+            torch.manual_seed(derive_seed(seed, "train"))  # for any randomness inside the model
+            init_whitening(model, train_set, cfg, seed, device)
+        for callback in callbacks:
+            getattr(callback, "on_train_start", lambda *a: None)(model, train_set)
+        data = (images_on_device(train_set, device), torch.from_numpy(train_set.labels).to(device), device,
+                train_set.channel_stats)
+        progress = _progress_bar(cfg, total_steps, state["step"])
+        while state["step"] < total_steps:
+            run_one_epoch(model, optimizer, scheduler, data, cfg, state, train_set, test_set, seed, total_steps,
+                          callbacks, progress, device)
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, model, optimizer, scheduler, state)
+        progress.close()
+        result = TrainResult(model=model, history=state["history"], train_steps=state["step"],
+                             wall_time_s=state["wall_time_s"], epochs=state["step"] / steps_per_epoch)
+        if test_set is not None:
+            result.test_logits = predict(model, test_set, device=device, batch_size=cfg.eval_batch_size, tta=cfg.tta,
+                                         bf16=cfg.bf16, channels_last=cfg.channels_last)
+            result.test_accuracy = accuracy(result.test_logits, test_set.labels)
+    for callback in callbacks:
+        getattr(callback, "on_train_end", lambda *a: None)(result)
+    return result
+
+
+def run_one_epoch(model, optimizer, scheduler, data, cfg, state, train_set, test_set, seed, total_steps, callbacks,
+                  progress, device) -> None:
+    """Train one epoch, log it in ``state['history']`` and call the callbacks."""
+    epoch = state["epoch"]
+    stats = EpochStats.empty(epoch, train_set.ids, train_set.labels, train_set.num_classes) if callbacks else None
+    _synchronize(device)
+    start = time.perf_counter()
+    step, loss, acc = train_epoch(model, optimizer, scheduler, data, cfg, epoch=epoch, seed=seed, step=state["step"],
+                                  total_steps=total_steps, stats=stats, progress=progress)
+    _synchronize(device)
+    state["wall_time_s"] += time.perf_counter() - start
+    state.update(epoch=epoch + 1, step=step)
+    record = dict(epoch=epoch, step=step, lr=optimizer.param_groups[0]["lr"], train_loss=loss, train_accuracy=acc,
+                  wall_time_s=state["wall_time_s"])
+    if test_set is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and step < total_steps:
+        logits = predict(model, test_set, device=device, batch_size=cfg.eval_batch_size, tta=cfg.tta,
+                         bf16=cfg.bf16, channels_last=cfg.channels_last)
+        record["test_accuracy"] = accuracy(logits, test_set.labels)
+    state["history"].append(record)
+    progress.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}")
+    for callback in callbacks:
+        callback.on_epoch_end(epoch, stats, model)
+
+
+def _progress_bar(cfg: TrainConfig, total: int, initial: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", desc="train", leave=False,
+                disable=not (cfg.progress and sys.stderr.isatty()))
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ----------------------------------------------------------------------------------------------
+# Inference
+# ----------------------------------------------------------------------------------------------
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((np.asarray(logits).argmax(1) == np.asarray(labels)).mean())
+
+
+@torch.no_grad()
+def _map_batches(fn, model: nn.Module, dataset: ImageDataset, device, batch_size: int, channels_last: bool,
+                 bf16: bool) -> np.ndarray:
+    """Apply ``fn(model, normalised batch)`` over the dataset in eval mode; float32 numpy out."""
+    device = resolve_device(device)
+    was_training = model.training
+    model.eval()
+    outputs = []
+    try:
+        for start in range(0, len(dataset), batch_size):
+            batch = torch.from_numpy(dataset.images[start:start + batch_size]).to(device)
+            inputs = normalize(batch, dataset.channel_stats)
+            inputs = inputs.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
+                outputs.append(fn(model, inputs).float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), dtype=np.float32)
+
+
+def predict(model: nn.Module, dataset: ImageDataset, *, device="cpu", batch_size: int = 1000, tta: bool = False,
+            bf16: bool = False, channels_last: bool = False) -> np.ndarray:
+    """Logits (float32 N×C) in dataset order, no augmentation (``tta``: mean with the mirror image)."""
+    def forward(net, x):
+        logits = net(x)
+        return 0.5 * (logits + net(x.flip(-1))) if tta else logits
+
+    return _map_batches(forward, model, dataset, device, batch_size, channels_last, bf16)
+
+
+def embed_dataset(model: nn.Module, dataset: ImageDataset, *, device="cpu", batch_size: int = 1000,
+                  bf16: bool = False, channels_last: bool = False) -> np.ndarray:
+    """Penultimate-layer embeddings (float32 N×D) in dataset order (see :func:`prunebench.models.embed`)."""
+    return _map_batches(embed, model, dataset, device, batch_size, channels_last, bf16)

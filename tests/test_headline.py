@@ -1,0 +1,123 @@
+"""Headline numbers: building entries, merging, and the comparison check-headline runs."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from prunebench.cli import main
+from prunebench.errors import PrunebenchError
+from prunebench.headline import (
+    compare, compare_entry, empirical_entries, failed, format_table, merge_entries, read_headline, write_headline,
+)
+from prunebench.scaling import analyse_sweep
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_scaling import synthetic_sweep  # noqa: E402
+
+
+def entry(name, value, tolerance, scale="ci", **detail):
+    return {"name": name, "scale": scale, "value": value, "tolerance": tolerance, "units": "", "description": "",
+            "command": "", "detail": detail}
+
+
+def test_numbers_pass_within_tolerance_and_fail_outside():
+    expected = entry("nu_full_data", 0.30, {"abs": 0.05})
+    assert compare_entry(expected, entry("nu_full_data", 0.34, {"abs": 0.05}))["status"] == "PASS"
+    row = compare_entry(expected, entry("nu_full_data", 0.36, {"abs": 0.05}))
+    assert row["status"] == "FAIL" and row["diff"] == pytest.approx(0.06)
+    relative = entry("crossover", 1000.0, {"rel": 0.25})
+    assert compare_entry(relative, entry("crossover", 1240.0, {}))["status"] == "PASS"
+    assert compare_entry(relative, entry("crossover", 1260.0, {}))["status"] == "FAIL"
+
+
+def test_null_values_and_categories():
+    no_cross = entry("crossover", None, {"rel": 0.25})
+    assert compare_entry(no_cross, entry("crossover", None, {}))["status"] == "PASS"
+    assert compare_entry(no_cross, entry("crossover", 900.0, {}))["status"] == "FAIL"
+    best = entry("best_metric_f0.5", "el2n/hard/fixed_epochs", {"tie_abs": 0.01})
+    near_tie = entry("best_metric_f0.5", "forgetting/hard/fixed_epochs", {},
+                     accuracies={"el2n/hard/fixed_epochs": 0.605, "forgetting/hard/fixed_epochs": 0.61})
+    clear_loss = entry("best_metric_f0.5", "forgetting/hard/fixed_epochs", {},
+                       accuracies={"el2n/hard/fixed_epochs": 0.55, "forgetting/hard/fixed_epochs": 0.61})
+    assert compare_entry(best, near_tie)["status"] == "PASS"
+    assert compare_entry(best, clear_loss)["status"] == "FAIL"
+
+
+def test_missing_entry_fails_with_a_readable_table():
+    expected = [entry("nu_full_data", 0.3, {"abs": 0.05}), entry("accuracy_full_data", 0.6, {"abs": 0.01})]
+    got = [entry("nu_full_data", 0.31, {"abs": 0.05}), entry("something_new", 1.0, {"abs": 0.1})]
+    rows = compare(expected, got, {"ci"})
+    assert [r["status"] for r in rows] == ["PASS", "MISSING", "NEW"]
+    assert [r["name"] for r in failed(rows)] == ["accuracy_full_data"]
+    table = format_table(rows)
+    assert table.splitlines()[0].split() == ["name", "scale", "expected", "got", "tol", "diff", "status"]
+    assert "accuracy_full_data" in table and "MISSING" in table and "±0.05" in table
+
+
+def test_no_entries_of_the_scale_is_a_clear_error():
+    with pytest.raises(PrunebenchError, match="no entries of scale"):
+        compare([entry("x", 1.0, {"abs": 1}, scale="cifar10")], [], {"ci"})
+
+
+def test_missing_or_damaged_headline_file(tmp_path):
+    with pytest.raises(PrunebenchError, match="headline build"):
+        read_headline(tmp_path / "headline.json")
+    (tmp_path / "headline.json").write_text("{not json")
+    with pytest.raises(PrunebenchError, match="not valid JSON"):
+        read_headline(tmp_path / "headline.json")
+
+
+def test_merge_replaces_only_the_built_scales(tmp_path):
+    document = {"entries": [entry("a", 1.0, {"abs": 0}, scale="cifar10"), entry("a", 1.0, {"abs": 0})]}
+    merged = merge_entries(document, [entry("b", 2.0, {"abs": 0})], {"ci"})
+    assert [(e["scale"], e["name"]) for e in merged["entries"]] == [("ci", "b"), ("cifar10", "a")]
+    path = write_headline(merged, tmp_path / "headline.json")
+    assert read_headline(path) == merged
+
+
+def test_empirical_entries_from_a_synthetic_sweep():
+    sweep = synthetic_sweep()
+    config = {"name": "ci", "headline": {"gap_fraction_kept": 0.5, "best_metric_fractions": [0.5]}}
+    entries = {e["name"]: e for e in empirical_entries(config, sweep, analyse_sweep(sweep, n_boot=10))}
+    assert entries["nu_full_data"]["value"] == pytest.approx(0.3, abs=0.02)
+    assert entries["crossover_size_el2n_f0.5"]["detail"]["direction"] == "easy->hard"
+    assert entries["best_metric_f0.5"]["value"] == "el2n/hard/fixed_epochs"
+    assert entries["gap_hard_vs_random_el2n_f0.5"]["value"] is None  # no random runs in this sweep
+    json.dumps(list(entries.values()), allow_nan=False)  # strict JSON
+
+
+def test_check_headline_cli_exit_status(tmp_path, monkeypatch):
+    """--no-run compares the results on disk: exit 0 when they match, 1 with a diff when not."""
+    import prunebench.cli.check_headline as check
+    import prunebench.config
+
+    got = [entry("nu_full_data", 0.30, {"abs": 0.05})]
+    monkeypatch.setattr(check, "_entries", lambda config, results: got)
+    monkeypatch.setattr(prunebench.config, "load_config", lambda name: {"name": "ci", "seed": 0})
+    expected = tmp_path / "headline.json"
+    write_headline({"entries": [entry("nu_full_data", 0.32, {"abs": 0.05})]}, expected)
+    assert main(["check-headline", "--config", "ci", "--no-run", "--expected", str(expected)]) == 0
+    write_headline({"entries": [entry("nu_full_data", 0.50, {"abs": 0.05})]}, expected)
+    assert main(["check-headline", "--config", "ci", "--no-run", "--expected", str(expected)]) == 1
+
+
+def test_snapshot_restores_committed_results(tmp_path):
+    from prunebench.cli.check_headline import _snapshot
+
+    results, figures = tmp_path / "results" / "ci", tmp_path / "figures"
+    results.mkdir(parents=True)
+    figures.mkdir()
+    (results / "sweep.csv").write_text("committed")
+    (figures / "fig.png").write_text("committed")
+    (figures / "cifar10").mkdir()
+    with _snapshot([results, tmp_path / "results" / "headline.json", figures], keep=False):
+        (results / "sweep.csv").write_text("regenerated")
+        (results / "new.json").write_text("new")
+        (figures / "fig.png").write_text("regenerated")
+        (tmp_path / "results" / "headline.json").write_text("{}")
+    assert (results / "sweep.csv").read_text() == "committed"
+    assert not (results / "new.json").exists()
+    assert (figures / "fig.png").read_text() == "committed" and (figures / "cifar10").is_dir()
+    assert not (tmp_path / "results" / "headline.json").exists()

@@ -1,0 +1,79 @@
+"""Sweep rules: one job per point (resumable: only missing run files are rerun), then one aggregate.
+
+Run file: results/<name>/runs/<protocol>/N<N>/<metric>/<keep>/f<f>/seed<seed>.json (see
+prunebench.sweep.plan). Conventions: higher score = harder; keep=hard keeps the highest scores;
+f = fraction kept (prune_ratio = 1 - f). The f = 1 baseline (metric none, keep all) is run once per
+(N, seed) and shared by every metric; fixed_compute points wait for it and copy its step count.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even without `pip install -e`
+from prunebench.sweep.plan import BASELINE_KEEP, BASELINE_METRIC, RANDOM_METRIC, baseline_point, plan_points, sweep_settings
+
+SWEEP = sweep_settings(config)
+SWEEP_POINTS = plan_points(config) if config.get("sweep") else []
+SWEEP_RUNS = [f"{RESULTS}/runs/{point.relative_path()}" for point in SWEEP_POINTS]
+SWEEP_TARGETS = [f"{RESULTS}/sweep.parquet", f"{RESULTS}/sweep.csv"] if SWEEP_POINTS else []
+
+
+def sweep_resources():
+    """Scheduler resources of one sweep job, from sweep.resources (None values left out)."""
+    wanted = {"mem_mb": 4000, "runtime": 30, "gpu": 0, **(SWEEP.get("resources") or {})}
+    return {key: value for key, value in wanted.items() if value is not None}
+
+
+def sweep_point_inputs(wildcards):
+    """The data manifest, the metric's score table, and (fixed_compute) the f = 1 run of the point."""
+    inputs = {"data": f"{RESULTS}/data/manifest.json"}
+    if wildcards.metric not in (BASELINE_METRIC, RANDOM_METRIC):
+        inputs["scores"] = f"{RESULTS}/scores/{wildcards.metric}.parquet"
+    if wildcards.protocol == "fixed_compute":
+        inputs["baseline"] = f"{RESULTS}/runs/{baseline_point(int(wildcards.n), int(wildcards.seed)).relative_path()}"
+    return inputs
+
+
+def sweep_point_options(wildcards, input):
+    """Command-line options naming the score table and baseline run, when the point has them."""
+    options = [f"--scores {input.scores}"] if "scores" in input.keys() else []
+    options += [f"--baseline {input.baseline}"] if "baseline" in input.keys() else []
+    return " ".join(options)
+
+
+rule sweep_point:
+    input:
+        unpack(sweep_point_inputs),
+    output:
+        f"{RESULTS}/runs/{{protocol}}/N{{n}}/{{metric}}/{{keep}}/f{{f}}/seed{{seed}}.json",
+    log:
+        f"logs/{NAME}/sweep/{{protocol}}/N{{n}}/{{metric}}/{{keep}}/f{{f}}/seed{{seed}}.log",
+    wildcard_constraints:
+        protocol="fixed_epochs|fixed_compute",
+        n=r"\d+",
+        metric=r"[a-z0-9-]+",
+        keep="easy|hard|random|all",
+        f=r"[0-9.]+",
+        seed=r"\d+",
+    params:
+        options=sweep_point_options,
+    threads: SWEEP["threads"]
+    resources:
+        **sweep_resources(),
+    shell:
+        "{PY} -m prunebench sweep point --config {CONFIG_PATH} --protocol {wildcards.protocol}"
+        " --size {wildcards.n} --metric {wildcards.metric} --keep {wildcards.keep}"
+        " --fraction-kept {wildcards.f} --seed {wildcards.seed} --threads {threads} {params.options}"
+        " --out {output} > {log} 2>&1"
+
+
+rule sweep_aggregate:
+    input:
+        SWEEP_RUNS,
+    output:
+        parquet=f"{RESULTS}/sweep.parquet",
+        csv=f"{RESULTS}/sweep.csv",
+    log:
+        f"logs/{NAME}/sweep_aggregate.log",
+    shell:
+        "{PY} -m prunebench sweep aggregate {input} --out {output.parquet} --csv {output.csv} > {log} 2>&1"
