@@ -83,7 +83,7 @@ def test_empirical_entries_from_a_synthetic_sweep():
     entries = {e["name"]: e for e in empirical_entries(config, sweep, analyse_sweep(sweep, n_boot=10))}
     assert entries["nu_full_data"]["value"] == pytest.approx(0.3, abs=0.02)
     assert entries["crossover_size_el2n_f0.5"]["detail"]["direction"] == "easy->hard"
-    assert entries["best_metric_f0.5"]["value"] == "el2n/hard/fixed_epochs"
+    assert entries["best_metric_f0.5"]["value"] == "el2n/hard"
     assert entries["gap_hard_vs_random_el2n_f0.5"]["value"] is None  # no random runs in this sweep
     json.dumps(list(entries.values()), allow_nan=False)  # strict JSON
 

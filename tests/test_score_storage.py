@@ -95,7 +95,7 @@ def test_schema_enum_matches_registry():
     import yaml
 
     schema = yaml.safe_load((REPO_ROOT / "workflow/schemas/metrics.schema.yaml").read_text())
-    assert sorted(schema["properties"]["names"]["items"]["enum"]) == list_metrics()
+    assert sorted(schema["properties"]["variants"]["additionalProperties"]["properties"]["metric"]["enum"]) == list_metrics()
     # every metric's parameter block in the schema names exactly the registered parameters
     for name in list_metrics():
         block = schema["properties"][name]["properties"]

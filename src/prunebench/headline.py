@@ -14,7 +14,8 @@ Entries of one scale (protocol ``headline.protocol``, largest initial size N_max
   ``gap_hard_vs_random_<m>_f<f>`` = acc(m, keep hard) − acc(random) at N_max and f = gap_fraction_kept,
   ``crossover_size_<m>_f<f>`` (initial N where keep hard starts beating keep easy, per f < 1),
   ``fixed_compute_gain_<m>_hard_f<f>`` = acc(fixed compute) − acc(fixed epochs) when both ran;
-* ``best_metric_f<f>``: the best (metric/keep) at N_max and f, for each ``best_metric_fractions``;
+* ``best_metric_f<f>``: the best metric/keep at N_max and f (headline protocol), for each
+  ``best_metric_fractions``;
 * scale ``theory``: perceptron replica-theory test errors at ``headline.theory_points``.
 """
 
@@ -80,7 +81,7 @@ def empirical_entries(config: dict, sweep: pd.DataFrame, scaling: dict) -> list[
     for metric in _headline_metrics(settings, sweep):
         entries += _metric_entries(metric, sweep, scaling, means, settings, scale, command, n_max)
     for f in settings["best_metric_fractions"]:
-        entries.append(_best_metric_entry(means, f, scale, tol, command, n_max))
+        entries.append(_best_metric_entry(means[means["protocol"] == protocol], f, scale, tol, command, n_max))
     return [e for e in entries if e is not None]
 
 
@@ -169,13 +170,14 @@ def _best_metric_entry(means, f, scale, tol, command, n_max) -> dict | None:
     candidates = means[np.isclose(means["fraction_kept"], f) & (means["metric"] != BASELINE_METRIC)]
     if candidates.empty:
         return None
-    label = candidates["metric"] + "/" + candidates["keep"] + "/" + candidates["protocol"]
+    label = candidates["metric"] + "/" + candidates["keep"]
     accuracies = dict(zip(label, candidates["test_accuracy"]))
     best = max(sorted(accuracies), key=accuracies.get)
+    protocol = str(candidates["protocol"].iloc[0])
     return _entry(f"best_metric_f{format_fraction(f)}", scale, best, {"tie_abs": tol["accuracy_abs"]},
-                  "metric/keep/protocol with the highest test accuracy",
-                  f"best pruning strategy at fraction kept f = {format_fraction(f)}, N = {n_max}", command,
-                  {"accuracies": accuracies, "initial_size": n_max})
+                  "metric/keep with the highest test accuracy (passes while the recorded one is within tol of it)",
+                  f"best pruning strategy at fraction kept f = {format_fraction(f)}, N = {n_max} ({protocol})", command,
+                  {"accuracies": accuracies, "initial_size": n_max, "protocol": protocol})
 
 
 def theory_entries(config: dict) -> list[dict]:

@@ -11,7 +11,7 @@ rule figures_empirical:
         sweep=f"{RESULTS}/sweep.parquet",
         scaling=f"{RESULTS}/scaling.json",
     output:
-        [f"{FIGURES}/{name}" for name in figure_names(config)],
+        [report(f"{FIGURES}/{name}", category="Empirical figures", subcategory=NAME) for name in figure_names(config)],
     log:
         f"logs/{NAME}/figures_empirical.log",
     shell:

@@ -51,7 +51,9 @@ def run_build(args: argparse.Namespace) -> int:
     scales = {config["name"]} | {e["scale"] for e in entries}
     out = write_headline(merge_entries(None, entries, scales), args.out or results / "headline.json")
     print(f"{len(entries)} headline entries of scale(s) {', '.join(sorted(scales))} -> {out}")
-    if not args.no_merge:
+    if not args.no_merge and config.get("headline") is None:
+        print(f"config {config['name']} has no headline section: not merged into {args.merge_into}")
+    elif not args.no_merge:
         target = Path(args.merge_into)
         target = target if target.is_absolute() else REPO_ROOT / target
         existing = read_headline(target) if target.is_file() else None

@@ -36,13 +36,13 @@ def run(args: argparse.Namespace) -> int:
     train = load_dataset(config["data"], "train")
     table = read_scores(args.scores, expected_ids=train.ids)
     seed = args.seed if args.seed is not None else derive_seed(
-        config["seed"], "select", table.metric, args.keep, rule, f"{args.fraction_kept:.6f}")
+        config["seed"], "select", table.provenance.get("score_name") or table.metric, args.keep, rule, f"{args.fraction_kept:.6f}")
     positions = select(table.scores, train.labels, args.fraction_kept, keep=args.keep, seed=seed,
                        class_balance=class_balance, rule=rule, ccs_hard_cutoff=settings["ccs"]["hard_cutoff"],
                        ccs_strata=settings["ccs"]["strata"])
     n_kept = kept_count(len(train), args.fraction_kept)
     provenance = {
-        "metric": table.metric, "variant": table.provenance.get("variant", ""), "direction": "higher=harder",
+        "metric": table.metric, "score_name": table.provenance.get("score_name") or table.metric, "variant": table.provenance.get("variant", ""), "direction": "higher=harder",
         "score_file": str(args.scores), "score_config_hash": table.provenance.get("config_hash", ""),
         "keep": args.keep if rule == "topk" else f"{args.keep} (ignored by ccs)", "rule": rule,
         "fraction_kept": float(args.fraction_kept), "prune_ratio": float(1.0 - args.fraction_kept),

@@ -178,9 +178,14 @@ def _balanced_quota(available: np.ndarray, size: int, class_order: np.ndarray) -
 def load_dataset(data_cfg: dict, split: str) -> ImageDataset:
     """A split, decoded once and cached, subsampled to ``data.<split>_size`` (class-balanced, seeded)."""
     cfg = with_defaults(data_cfg)
-    full = load_full_split(cfg, split)
-    size = cfg[f"{split}_size"]
+    return subsample_split(load_full_split(cfg, split), cfg)
+
+
+def subsample_split(full: ImageDataset, data_cfg: dict) -> ImageDataset:
+    """The configured ``<split>_size`` subsample of a full split (itself when the size is null/too big)."""
+    cfg = with_defaults(data_cfg)
+    size = cfg[f"{full.split}_size"]
     if size is None or size >= len(full):
         return full
-    positions = balanced_subsample(full.labels, size, derive_seed(cfg["subsample_seed"], "subsample", split))
+    positions = balanced_subsample(full.labels, size, derive_seed(cfg["subsample_seed"], "subsample", full.split))
     return full.subset(positions)

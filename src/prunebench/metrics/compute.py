@@ -8,7 +8,8 @@ from pathlib import Path
 
 from prunebench.config import results_dir
 from prunebench.metrics.context import MetricContext
-from prunebench.metrics.registry import get_metric
+from prunebench.errors import PrunebenchError
+from prunebench.metrics.registry import get_metric, list_metrics
 from prunebench.metrics.storage import write_scores
 from prunebench.provenance import code_version, config_hash
 
@@ -18,11 +19,36 @@ log = logging.getLogger(__name__)
 SCORE_SECTIONS = ("seed", "data", "probe")
 
 
+def resolve_score_name(config: dict, name: str) -> tuple[str, dict]:
+    """A score name → (registered metric, parameter overrides).
+
+    A score name is a registered metric (``el2n``) or a named variant from ``metrics.variants``
+    (e.g. ``el2n-1-model: {metric: el2n, params: {ensemble_size: 1}}``), which is how one config
+    holds the paper's EL2N-1-model and EL2N-20-models, or influence-max and influence-sum-abs.
+    """
+    variants = (config.get("metrics") or {}).get("variants") or {}
+    if name in variants:
+        return variants[name]["metric"], dict(variants[name].get("params") or {})
+    if name not in list_metrics():
+        known = ", ".join(list_metrics() + sorted(variants))
+        raise PrunebenchError(f"unknown metric '{name}'; registered metrics and configured variants: {known}")
+    return name, {}
+
+
 def metric_params(config: dict, name: str, overrides: dict | None = None) -> dict:
     """Defaults of metric ``name`` updated by ``metrics.<name>`` of the config and ``overrides``."""
     spec = get_metric(name)
     block = dict((config.get("metrics") or {}).get(name) or {})
     return spec.params({**block, **(overrides or {})})
+
+
+def check_metric_names(config: dict) -> list[str]:
+    """``metrics.names`` + variants, each checked against the registry (raises PrunebenchError)."""
+    metrics = config.get("metrics") or {}
+    names = list(metrics.get("names") or []) + sorted(metrics.get("variants") or {})
+    for name in names:
+        resolve_score_name(config, name)
+    return names
 
 
 def score_config_hash(config: dict, name: str, params: dict) -> str:
@@ -39,8 +65,9 @@ def default_score_path(config: dict, name: str) -> Path:
 def compute_metric(config: dict, name: str, *, out: str | Path | None = None, overrides: dict | None = None,
                    ctx: MetricContext | None = None, device: str | None = None) -> Path:
     """Run metric ``name`` for ``config`` and write ``results/<config>/scores/<name>.parquet`` (or ``out``)."""
-    spec = get_metric(name)
-    params = metric_params(config, name, overrides)
+    metric, variant_params = resolve_score_name(config, name)
+    spec = get_metric(metric)
+    params = metric_params(config, metric, {**variant_params, **(overrides or {})})
     ctx = ctx or MetricContext.from_config(config, device=device)
     start, trained_before = time.perf_counter(), ctx.probe_seconds
     result = spec.fn(ctx, params)
@@ -48,7 +75,8 @@ def compute_metric(config: dict, name: str, *, out: str | Path | None = None, ov
     # Stand-alone cost: the probe runs' training time (also when re-used) plus this metric's own work.
     own_s = max(compute_s - (ctx.probe_seconds - trained_before), 0.0)
     provenance = {
-        "metric": name, "variant": result.variant, "config_hash": score_config_hash(config, name, params),
+        "metric": metric, "score_name": name, "variant": result.variant,
+        "config_hash": score_config_hash(config, metric, params),
         "seed": ctx.seed, "seeds": result.seeds, "code_version": code_version(), "probe_epochs": result.probe_epochs,
         "cost_probe_epochs": result.cost_probe_epochs, "wall_time_s": result.probe_wall_time_s + own_s,
         "compute_time_s": compute_s, "reused_probe_runs": result.reused_runs, "params": params,

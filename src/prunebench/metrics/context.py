@@ -11,13 +11,14 @@ Metrics never train probes themselves; they ask the context for
 - :meth:`MetricContext.logits` / :meth:`MetricContext.embeddings` — eval-mode outputs of a run's
   checkpoint on a split, cached next to the run.
 
-Runs are cached on disk under ``results/<config>/probes/`` and re-used by later metrics and
+Runs are cached on disk under ``results/<config>/probes/`` (or ``$PRUNEBENCH_PROBE_DIR``) and re-used by later metrics and
 processes; every metric still records the full cost of the runs it reads (see :mod:`.storage`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,9 @@ class MetricContext:
             from prunebench.data import load_dataset
 
             train_set = load_dataset(config["data"], "train")
+        probe_root = probe_root or os.environ.get("PRUNEBENCH_PROBE_DIR") or results_dir(config) / "probes"
         return cls(config=config, train_set=train_set, device=resolve_device(device or config.get("device")),
-                   probe_root=Path(probe_root) if probe_root else results_dir(config) / "probes", _test_set=test_set)
+                   probe_root=Path(probe_root), _test_set=test_set)
 
     # -- configuration ---------------------------------------------------------------------
     @property

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -195,15 +196,20 @@ def _timm_embeddings(ctx, name: str, checkpoint, image_size) -> tuple[np.ndarray
     import torch
     import torch.nn.functional as F
 
-    if not checkpoint:
-        raise PrunebenchError(f"ssl encoder timm:{name} needs metrics.ssl-prototypes.checkpoint (a local weights file)")
-    path = Path(checkpoint).expanduser()
-    if not path.is_file():
-        raise PrunebenchError(f"ssl encoder checkpoint {path} not found; set metrics.ssl-prototypes.checkpoint to a local file")
-    from prunebench.models import create_timm_model
-
+    path = Path(os.path.expandvars(str(checkpoint or ""))).expanduser()
+    if not checkpoint or "$" in str(path) or not path.is_file():
+        raise PrunebenchError(f"ssl encoder timm:{name} needs a local weights file; metrics.ssl-prototypes.checkpoint "
+                              f"is '{checkpoint}' ({path} not found): point it (or $PRUNEBENCH_SSL_CHECKPOINT) at "
+                              "the file, or set encoder: simclr")
+    stat = path.stat()
+    key = config_hash({"timm": name, "checkpoint": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime,
+                       "image_size": image_size, "data": ctx.train_set.checksum, "ids": array_digest(ctx.train_set.ids)})
+    emb_path = ctx.probe_root / f"ssl-{key}" / "embeddings.npy"
+    info_path = emb_path.with_name("info.json")
+    if emb_path.exists() and info_path.exists():
+        return np.load(emb_path), {**json.loads(info_path.read_text()), "reused": True}
     start = time.perf_counter()
-    model = create_timm_model(name, 0, checkpoint=str(path)).to(ctx.device).eval()
+    model = load_timm_encoder(name, path).to(ctx.device).eval()
     cfg = getattr(model, "pretrained_cfg", {}) or {}
     size = int(image_size or (cfg.get("input_size") or (3, 224, 224))[-1])
     mean_std = (tuple(cfg.get("mean", (0.485, 0.456, 0.406))), tuple(cfg.get("std", (0.229, 0.224, 0.225))))
@@ -218,4 +224,44 @@ def _timm_embeddings(ctx, name: str, checkpoint, image_size) -> tuple[np.ndarray
         embeddings = _embed_all(model, _image_batches(ctx.train_set, prep, 128), ctx.device)
     info = {"encoder": f"timm:{name}", "epochs": None, "seeds": [], "cost_probe_epochs": 0.0,
             "wall_time_s": time.perf_counter() - start, "checkpoint": str(path)}
-    return embeddings, info
+    emb_path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(emb_path, embeddings)
+    info_path.write_text(json.dumps(info, indent=1))
+    return embeddings, {**info, "reused": False}
+
+
+def load_timm_encoder(name: str, path: Path):
+    """timm model ``name`` without classifier, weights from a local state dict of any common layout.
+
+    Accepts ``{"state_dict": ...}`` / ``{"model": ...}`` wrappers and ``module.``/``backbone.``/
+    ``encoder.`` prefixes (SwAV, DINO, MoCo releases); keys the timm model does not have
+    (projection heads, prototypes, classifiers) are ignored. Fails if under 90% of the model's
+    weights were found in the file.
+    """
+    import timm
+    import torch
+
+    if not timm.is_model(name):
+        raise PrunebenchError(f"unknown timm model '{name}' in metrics.ssl-prototypes.encoder; see timm.list_models()")
+    model = timm.create_model(name, pretrained=False, num_classes=0)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise PrunebenchError(f"ssl encoder checkpoint {path} is unreadable ({type(err).__name__}); check the file") from None
+    for key in ("state_dict", "model", "teacher", "student"):
+        if isinstance(payload, dict) and isinstance(payload.get(key), dict):
+            payload = payload[key]
+            break
+    own = model.state_dict()
+    state = {}
+    for key, value in payload.items():
+        for prefix in ("module.", "backbone.", "encoder.", "module.encoder_q.", "encoder_q."):
+            if key.startswith(prefix) and key[len(prefix):] in own:
+                key = key[len(prefix):]
+        if key in own and tuple(own[key].shape) == tuple(value.shape):
+            state[key] = value
+    if len(state) < 0.9 * len(own):
+        raise PrunebenchError(f"checkpoint {path} matches only {len(state)}/{len(own)} weights of timm:{name}; "
+                              "is it a checkpoint of that architecture?")
+    model.load_state_dict(state, strict=False)
+    return model

@@ -3,7 +3,8 @@
 Columns (one row per training example, in canonical ``example_id`` order):
 
 - ``example_id`` (int64) and ``score`` (float64, **higher = harder**);
-- provenance, constant over rows: ``metric``, ``variant``, ``direction`` (always
+- provenance, constant over rows: ``metric`` (registry name), ``score_name`` (the metric or its
+  named variant from ``metrics.variants``, e.g. ``el2n-1-model``), ``variant``, ``direction`` (always
   ``"higher=harder"``), ``config_hash`` (hash of the config sections the score depends on),
   ``seed`` (the config's master seed), ``seeds`` (JSON list of every derived seed used),
   ``code_version``, ``probe_epochs`` (epochs of training of the probe(s) the score is read from;
@@ -31,7 +32,7 @@ from prunebench.metrics.registry import DIRECTION
 
 REQUIRED_COLUMNS = ("example_id", "score", "metric", "variant", "direction", "config_hash", "seed",
                     "code_version", "probe_epochs", "cost_probe_epochs", "wall_time_s")
-PROVENANCE_KEYS = ("metric", "variant", "direction", "config_hash", "seed", "seeds", "code_version",
+PROVENANCE_KEYS = ("metric", "score_name", "variant", "direction", "config_hash", "seed", "seeds", "code_version",
                    "probe_epochs", "cost_probe_epochs", "wall_time_s", "compute_time_s", "reused_probe_runs",
                    "params", "dataset_checksum", "n_examples")
 

@@ -7,7 +7,8 @@ A point is (protocol, initial size N, metric, keep, fraction kept f, seed). The 
   under both protocols);
 * for every protocol, metric, keep and f < 1: one pruned point per (N, seed). The ``random`` metric
   has a single keep value, ``random`` (keep-easy and keep-hard are the same thing for it).
-  ``fixed_compute`` is run for ``sweep.fixed_compute_metrics`` only (all metrics when null).
+  ``fixed_compute`` is run for ``sweep.fixed_compute_metrics`` only (all metrics when null); an
+  item is a metric (every keep mode) or ``metric/keep``.
 
 Run files: ``results/<name>/runs/<protocol>/N<N>/<metric>/<keep>/f<f>/seed<seed>.json``.
 """
@@ -26,6 +27,7 @@ DEFAULTS = {
     "seeds": [0],
     "protocols": ["fixed_epochs"],
     "fixed_compute_metrics": None,
+    "test_size": None,
     "class_balance": None,
     "selection_rule": None,
     "train": {},
@@ -85,19 +87,34 @@ def keep_modes(metric: str, keep: list[str]) -> list[str]:
 def plan_points(config: dict) -> list[SweepPoint]:
     """Every point of the config's sweep, baselines first, in a stable order."""
     settings = sweep_settings(config)
+    check_metrics(config)
     points = [baseline_point(n, seed) for n in settings["sizes"] for seed in settings["seeds"]]
-    pruned_fractions = [f for f in settings["fractions_kept"] if float(f) < 1.0]
+    pruned_fractions = [float(f) for f in settings["fractions_kept"] if float(f) < 1.0]
     for protocol in settings["protocols"]:
-        metrics = settings["metrics"]
-        if protocol == "fixed_compute" and settings["fixed_compute_metrics"] is not None:
-            metrics = [m for m in metrics if m in settings["fixed_compute_metrics"]]
-        for metric in metrics:
+        for metric in settings["metrics"]:
             for keep in keep_modes(metric, settings["keep"]):
-                for n in settings["sizes"]:
-                    for f in pruned_fractions:
-                        points += [SweepPoint(protocol, int(n), metric, keep, float(f), int(s))
-                                   for s in settings["seeds"]]
+                if not _in_protocol(settings, protocol, metric, keep):
+                    continue
+                points += [SweepPoint(protocol, int(n), metric, keep, f, int(s))
+                           for n in settings["sizes"] for f in pruned_fractions for s in settings["seeds"]]
     return points
+
+
+def _in_protocol(settings: dict, protocol: str, metric: str, keep: str) -> bool:
+    """fixed_compute runs only the strategies named in ``fixed_compute_metrics`` (metric or metric/keep)."""
+    chosen = settings["fixed_compute_metrics"]
+    return protocol != "fixed_compute" or chosen is None or metric in chosen or f"{metric}/{keep}" in chosen
+
+
+def check_metrics(config: dict) -> None:
+    """Every sweep metric but random needs a score table, so it must be one of ``metrics.names``."""
+    from prunebench.errors import PrunebenchError
+
+    names = (config.get("metrics") or {}).get("names")
+    missing = [m for m in sweep_settings(config)["metrics"] if m != RANDOM_METRIC and names is not None and m not in names]
+    if missing:
+        raise PrunebenchError(f"sweep.metrics {missing} have no score table at this scale; add them to metrics.names "
+                              f"({names}) or remove them from sweep.metrics")
 
 
 def parse_point(protocol: str, initial_size, metric: str, keep: str, fraction_kept, seed) -> SweepPoint:

@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,19 @@ def point_seeds(config: dict, point: SweepPoint) -> dict:
                                       format_fraction(point.fraction_kept), point.seed),
         "train_seed": derive_seed(base, "sweep-train", point.initial_size, point.seed),
         "random_score_seed": derive_seed(base, "sweep-random-scores", point.initial_size, point.seed),
+        "test_subset_seed": derive_seed(base, "sweep-test-subset"),
     }
+
+
+def evaluation_set(config: dict, seeds: dict):
+    """The configured test set, or its class-balanced subsample of ``sweep.test_size`` (same for every point)."""
+    from prunebench.data import balanced_subsample, load_dataset
+
+    test_set = load_dataset(config["data"], "test")
+    size = sweep_settings(config)["test_size"]
+    if size is None or size >= len(test_set):
+        return test_set
+    return test_set.subset(balanced_subsample(test_set.labels, int(size), seeds["test_subset_seed"]))
 
 
 def initial_positions(train_labels: np.ndarray, point: SweepPoint, seeds: dict) -> np.ndarray:
@@ -121,9 +134,32 @@ def fixed_compute_steps(point: SweepPoint, baseline_row: dict | None) -> int | N
     return int(baseline_row["train_steps"])
 
 
+@dataclass
+class PrunedSet:
+    """The examples a point trains on: the N-subset, the kept part of it, and the score provenance."""
+
+    initial: object  # ImageDataset of the N initial examples
+    kept: np.ndarray  # positions within ``initial`` that are kept
+    score_provenance: dict
+
+    @property
+    def pruned(self):
+        return self.initial.subset(self.kept)
+
+
+def prune_for_point(config: dict, point: SweepPoint, train_set, seeds: dict, score_path=None) -> PrunedSet:
+    """Subsample N examples, read their scores (restricted to the subset), select round(f·N) of them."""
+    positions = initial_positions(train_set.labels, point, seeds)
+    score_path = score_path or results_dir(config) / "scores" / f"{point.metric}.parquet"
+    scores, provenance = (None, {}) if point.is_baseline else \
+        subset_scores(point, train_set.ids, positions, seeds, score_path)
+    initial = train_set.subset(positions)
+    return PrunedSet(initial, kept_positions(point, scores, initial.labels, seeds, config), provenance)
+
+
 def run_point(config: dict, point: SweepPoint, *, score_path=None, baseline_row: dict | None = None,
               device: str | None = None, threads: int | None = None) -> dict:
-    """Train and evaluate one sweep point; return its row (see :data:`ROW_COLUMNS`)."""
+    """Train and evaluate one sweep point; return its row (one line of the tidy sweep table)."""
     import torch
 
     from prunebench.data import load_dataset
@@ -132,21 +168,16 @@ def run_point(config: dict, point: SweepPoint, *, score_path=None, baseline_row:
     threads = int(threads or sweep_settings(config)["threads"])
     torch.set_num_threads(threads)
     seeds = point_seeds(config, point)
-    train_set = load_dataset(config["data"], "train")
-    test_set = load_dataset(config["data"], "test")
-    positions = initial_positions(train_set.labels, point, seeds)
-    score_path = score_path or results_dir(config) / "scores" / f"{point.metric}.parquet"
-    scores, score_provenance = (None, {}) if point.is_baseline else \
-        subset_scores(point, train_set.ids, positions, seeds, score_path)
-    initial = train_set.subset(positions)
-    kept = kept_positions(point, scores, initial.labels, seeds, config)
-    pruned = initial.subset(kept)
     steps = fixed_compute_steps(point, baseline_row)
+    selection = prune_for_point(config, point, load_dataset(config["data"], "train"), seeds, score_path)
+    pruned, test_set = selection.pruned, evaluation_set(config, seeds)
     device = resolve_device(config, device)
     result, recipe = _train(config, pruned, test_set, seed=seeds["train_seed"], device=device, steps=steps,
                             threads=threads)
-    return _row(config, point, seeds, pruned, test_set, result, recipe, score_provenance, device, threads,
-                time.perf_counter() - started)
+    row = _row(config, point, seeds, pruned, test_set, result, recipe, selection.score_provenance, device, threads,
+               time.perf_counter() - started)
+    row["kept_ids_hash"] = config_hash(sorted(int(i) for i in pruned.ids))
+    return row
 
 
 def _train(config: dict, pruned, test_set, *, seed: int, device: str, steps: int | None, threads: int):

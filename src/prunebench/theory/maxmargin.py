@@ -47,6 +47,7 @@ def max_margin(X, y, solver: str = "ipm") -> MaxMarginResult:
     G = y[..., None] * X
     if solver == "ipm":
         w, lam, iterations = _interior_point(G)
+        w, lam = _polish_active_set(G, w, lam)
     elif solver == "clarabel":
         w, lam, iterations = _clarabel_batch(G)
     else:
@@ -56,21 +57,21 @@ def max_margin(X, y, solver: str = "ipm") -> MaxMarginResult:
 
 def _certify(G, w, lam, iterations) -> MaxMarginResult:
     """Rescale w onto {Gw ≥ 1}, bound the optimum from below with the dual, and check the gap."""
-    margins = np.einsum("spn,sn->sp", G, w)
+    margins = _apply(G, w)
     w_feasible = w / margins.min(-1, keepdims=True)
     primal = 0.5 * np.sum(w_feasible**2, -1)
     lam = np.maximum(lam, 0.0)
-    dual = lam.sum(-1) - 0.5 * np.sum(np.einsum("spn,sp->sn", G, lam) ** 2, -1)
+    dual = lam.sum(-1) - 0.5 * np.sum(_apply_t(G, lam) ** 2, -1)
     rel_gap = (primal - dual) / primal
     if np.any(~np.isfinite(rel_gap)) or np.any(rel_gap > GAP_TOL):
         raise RuntimeError(f"max-margin QP not solved to optimality: relative duality gap {np.max(rel_gap):.2e}")
     norm = np.linalg.norm(w_feasible, axis=-1)
-    n_support = np.sum(np.einsum("spn,sn->sp", G, w_feasible) < 1 + 1e-6, -1)
+    n_support = np.sum(_apply(G, w_feasible) < 1 + 1e-6, -1)
     return MaxMarginResult(w_feasible / norm[:, None], 1.0 / norm, 1.0 / np.sqrt(2.0 * np.maximum(dual, 1e-300)),
                            rel_gap, n_support, np.asarray(iterations))
 
 
-def _interior_point(G, max_iter: int = 100, tol: float = 1e-12, residual_tol: float = 1e-9):
+def _interior_point(G, max_iter: int = 100, tol: float = 1e-11, residual_tol: float = 1e-7):
     """Mehrotra predictor–corrector for min ½‖w‖² s.t. Gw − s = 1, s ≥ 0 (multipliers λ), batched.
 
     Newton system reduced to (I + Gᵀ D G) Δw = rhs with D = λ/s, solved by batched Cholesky.
@@ -81,8 +82,8 @@ def _interior_point(G, max_iter: int = 100, tol: float = 1e-12, residual_tol: fl
     iterations = np.full(n_sets, max_iter)
     active = np.ones(n_sets, bool)
     for it in range(max_iter):
-        Gw = np.einsum("spn,sn->sp", G, w)
-        r_dual = w - np.einsum("spn,sp->sn", G, lam)
+        Gw = _apply(G, w)
+        r_dual = w - _apply_t(G, lam)
         r_primal = Gw - s - 1.0
         mu = np.sum(s * lam, -1) / n_points
         scale = 1.0 + np.sum(w * w, -1)
@@ -92,7 +93,7 @@ def _interior_point(G, max_iter: int = 100, tol: float = 1e-12, residual_tol: fl
         active &= ~done
         if not active.any():
             break
-        normal_matrix = np.eye(n_dim) + np.einsum("spn,sp,spm->snm", G, lam / s, G)
+        normal_matrix = np.eye(n_dim) + np.swapaxes(G * (lam / s)[..., None], -1, -2) @ G
         try:
             chol = np.linalg.cholesky(normal_matrix)
         except np.linalg.LinAlgError:  # only at round-off level; the duality certificate decides
@@ -107,13 +108,41 @@ def _interior_point(G, max_iter: int = 100, tol: float = 1e-12, residual_tol: fl
     return w, lam, iterations
 
 
+def _polish_active_set(G, w, lam, slack_tol: float = 1e-6):
+    """Exact KKT point on the IPM's active set: w = G_Aᵀλ_A with G_A w = 1 (least squares).
+
+    Kept only where it is feasible (λ_A ≥ 0, all margins ≥ 1 up to round-off); the certificate
+    in :func:`_certify` then shows a gap at round-off level.
+    """
+    w, lam = w.copy(), lam.copy()
+    margins = _apply(G, w)
+    for k in range(G.shape[0]):
+        active = np.flatnonzero(margins[k] <= (1 + slack_tol) * margins[k].min())
+        lam_active = np.linalg.lstsq(G[k, active] @ G[k, active].T, np.ones(active.size), rcond=None)[0]
+        w_polished = G[k, active].T @ lam_active
+        if lam_active.min() >= 0 and (G[k] @ w_polished).min() >= 1 - 1e-10:
+            w[k], lam[k] = w_polished, 0.0
+            lam[k, active] = lam_active
+    return w, lam
+
+
 def _newton_direction(G, chol, s, lam, r_dual, r_primal, rc):
     """(Δw, Δs, Δλ) solving Δw − GᵀΔλ = −r_d, GΔw − Δs = −r_p, λΔs + sΔλ = rc."""
     D = lam / s
-    rhs = -r_dual + np.einsum("spn,sp->sn", G, -D * r_primal + rc / s)
+    rhs = -r_dual + _apply_t(G, -D * r_primal + rc / s)
     dw = _cholesky_solve(chol, rhs)
-    dlam = D * (-r_primal - np.einsum("spn,sn->sp", G, dw)) + rc / s
+    dlam = D * (-r_primal - _apply(G, dw)) + rc / s
     return dw, (rc - s * dlam) / lam, dlam
+
+
+def _apply(G, w):
+    """G w for a batch: (S, P, N), (S, N) -> (S, P)."""
+    return (G @ w[..., None])[..., 0]
+
+
+def _apply_t(G, lam):
+    """Gᵀ λ for a batch: (S, P, N), (S, P) -> (S, N)."""
+    return (lam[:, None, :] @ G)[:, 0, :]
 
 
 def _cholesky_solve(chol, rhs):

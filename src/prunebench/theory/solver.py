@@ -43,9 +43,10 @@ ETA_SPAN = 9.0  # η quadrature on [−9, 9] (tail mass 2e-19)
 EPS_MIN, EPS_MAX = 1e-9, 0.5  # range of ε = arccos(R)/π searched
 N_EPS_GRID = 64  # log-ε grid for locating the maximum of κ(ε)
 KINK_WIDTH = 8.0  # half-width, in units of the smoothing scale, of the quadrature piece around a kink
-N_Z = 96  # Gauss–Legendre nodes per margin piece (θ = 0: four pieces around the kink)
-N_ETA = 24  # nodes per η piece (four pieces around the kink)
-N_Z_COARSE, N_ETA_COARSE = 40, 6  # cold-start grid search for θ > 0
+N_Z = 64  # Gauss–Legendre nodes per margin piece, θ = 0 (four pieces around the kink)
+N_Z_FIELD = 24  # per margin piece and sign, θ > 0 (four pieces around the kink)
+N_ETA = 16  # nodes per η piece (four pieces around the kink)
+N_Z_COARSE, N_ETA_COARSE = 10, 6  # cold-start grid search for θ > 0
 NEWTON_TOL = 1e-13
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -251,22 +252,26 @@ def _maximise_1d(func, lo: float, hi: float) -> float:
 
 
 class FieldQuadrature:
-    """Quadrature over the probe margin z ~ p(z) and the teacher-field noise η for u = T·x > 0.
+    """Quadrature over the probe margin z ~ p(z) and the teacher-field noise η with u = T·x > 0.
 
-    Holds the z nodes (both signs) and the η range [max(−z cotθ, −ETA_SPAN), ETA_SPAN] per z.
+    z runs over both signs of the kept |z| interval, cut around |z| = κ/ρ where the ramp (κ − t)₊
+    has its kink when t hardly depends on η (b → 0); η runs over [max(−z cotθ, −ETA_SPAN), ETA_SPAN]
+    (that is u > 0), cut around its own kink η = (κ − ρz)/b.
     """
 
     def __init__(self, f: float, keep: str, theta: float, n_z: int | None = None, n_eta: int | None = None):
-        n_z, n_eta = n_z or N_Z, n_eta or N_ETA
         self.cos, self.sin = math.cos(theta), math.sin(theta)
-        lo, hi = abs_margin_support(f, keep)
-        z_pos, w_pos = _nodes(lo, hi, n_z)
-        z = np.concatenate([-z_pos[::-1], z_pos])
-        self.z, self.w_z = z, _density_weights(z, np.concatenate([w_pos[::-1], w_pos]))
-        with np.errstate(divide="ignore"):
-            eta_lo = np.maximum(-self.cos * z / self.sin, -ETA_SPAN)
-        self.eta_lo = np.minimum(eta_lo, ETA_SPAN)
-        self.n_eta = n_eta
+        self.support = abs_margin_support(f, keep)
+        self.n_z, self.n_eta = n_z or N_Z_FIELD, n_eta or N_ETA
+
+    def _z_nodes(self, rho, b, sigma2, kappa):
+        """Signed z nodes and p(z) weights per batch row, (B, 2·4·n_z)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kink = np.where(rho > 0, kappa / rho, self.support[1])
+            width = np.where(rho > 0, KINK_WIDTH * np.sqrt(sigma2 + b * b) / rho, 0.0)
+        z_pos, w_pos = _kink_nodes(self.support[0], self.support[1], kink, width, self.n_z)
+        z = np.concatenate([-z_pos[..., ::-1], z_pos], -1)
+        return z, _density_weights(z, np.concatenate([w_pos[..., ::-1], w_pos], -1))
 
     def moments(self, R, y, kappa) -> dict[str, np.ndarray]:
         """Averages over z, η (u > 0) and ξ of the ramp (κ − t)₊ moments; batched over R, y, κ.
@@ -274,23 +279,26 @@ class FieldQuadrature:
         e2 = E[(κ−t)₊² 1(u>0)], e1 = E[(κ−t)₊ 1(u>0)], u_e1 = E[u (κ−t)₊ 1(u>0)],
         v_e1 = E[(v·x)(κ−t)₊ 1(u>0)], p = P(t < κ, u > 0), mass = P(u > 0), t = E[t 1(u>0)].
         """
-        R, y, kappa = (np.asarray(v, float)[..., None] for v in (R, y, kappa))
+        R, y, kappa = (np.atleast_1d(np.asarray(v, float)) for v in (R, y, kappa))
         rho, b = R * self.cos + y * self.sin, R * self.sin - y * self.cos
         sigma2 = np.maximum(1.0 - R * R - y * y, 0.0)
+        z, w_z = self._z_nodes(rho, b, sigma2, kappa)
+        rho, b, kappa, sigma = rho[:, None, None], b[:, None, None], kappa[:, None, None], np.sqrt(sigma2)[:, None, None]
         with np.errstate(divide="ignore", invalid="ignore"):
-            kink = np.where(b != 0, (kappa - rho * self.z) / b, ETA_SPAN)
-            width = np.where(b != 0, KINK_WIDTH * np.sqrt(sigma2) / np.abs(b), 0.0)
-        eta, w_eta = _kink_nodes(self.eta_lo, ETA_SPAN, kink, width, self.n_eta)
-        weights = (self.w_z[:, None] * w_eta) * _normal_pdf(eta)
-        z = self.z[:, None]
-        mean_t = rho[..., None] * z + b[..., None] * eta
-        e2, e1, p = _ramp_moments(kappa[..., None] - mean_t, np.sqrt(sigma2)[..., None])
+            eta_lo = np.clip(-self.cos * z / self.sin, -ETA_SPAN, ETA_SPAN)
+            kink = np.where(b[..., 0] != 0, (kappa[..., 0] - rho[..., 0] * z) / b[..., 0], ETA_SPAN)
+            width = np.where(b[..., 0] != 0, KINK_WIDTH * sigma[..., 0] / np.abs(b[..., 0]), 0.0)
+        eta, w_eta = _kink_nodes(eta_lo, ETA_SPAN, kink, width, self.n_eta)
+        weights = (w_z[..., None] * w_eta) * _normal_pdf(eta)
+        z = z[..., None]
+        mean_t = rho * z + b * eta
+        e2, e1, p = _ramp_moments(kappa - mean_t, sigma)
         total = lambda x: np.sum(x, axis=(-2, -1))  # noqa: E731
         w_e1 = weights * e1
         return {"e2": total(weights * e2), "e1": total(w_e1), "p": total(weights * p),
                 "u_e1": total(w_e1 * (self.cos * z + self.sin * eta)),  # u = T·x
                 "v_e1": total(w_e1 * (self.sin * z - self.cos * eta)),  # v·x
-                "mass": total(weights), "t": total(weights * mean_t), "sigma2": sigma2[..., 0]}
+                "mass": total(weights), "t": total(weights * mean_t), "sigma2": sigma2}
 
 
 def free_energy_terms(quad: FieldQuadrature, alpha: float, R, y, kappa) -> tuple:
@@ -322,83 +330,113 @@ def _kappa_given(quad: FieldQuadrature, alpha: float, R, y, tol: float = NEWTON_
     return _newton_kappa(lambda i, k: free_energy_terms(quad, alpha, R[i], y[i], k), start, tol, max_iter)
 
 
-def _grid_start(f: float, keep: str, theta: float, alpha: float) -> np.ndarray:
-    """Best (log ε, ψ, κ) on a coarse grid with coarse quadrature: a global cold start."""
+def _coarse_kappa(quad: FieldQuadrature, alpha: float, log_eps, psi) -> np.ndarray:
+    R, y = _student(np.ravel(log_eps), np.ravel(psi))
+    return _kappa_given(quad, alpha, R, y, tol=1e-6, max_iter=40)
+
+
+def _grid_start(f: float, keep: str, theta: float, alpha: float, full: bool = False) -> np.ndarray:
+    """A cold start (log ε, ψ, κ) from coarse quadrature: coordinate search (ε at ψ = 0, then ψ, then
+    ε and ψ again), or with ``full`` the best point of a 16 × 13 grid."""
     quad = FieldQuadrature(f, keep, theta, N_Z_COARSE, N_ETA_COARSE)
-    log_eps, psi = np.meshgrid(np.linspace(math.log(1e-5), math.log(0.49), 14), np.linspace(-1.4, 1.4, 11))
-    R, y = _student(log_eps.ravel(), psi.ravel())
-    kappas = _kappa_given(quad, alpha, R, y, tol=1e-6, max_iter=30)
-    best = int(np.argmax(kappas))
-    return np.array([log_eps.ravel()[best], psi.ravel()[best], kappas[best]])
+    log_eps_axis, psi_axis = np.linspace(math.log(1e-5), math.log(0.49), 16), np.linspace(-1.4, 1.4, 13)
+    if full:
+        log_eps, psi = (a.ravel() for a in np.meshgrid(log_eps_axis, psi_axis))
+        kappas = _coarse_kappa(quad, alpha, log_eps, psi)
+        best = int(np.argmax(kappas))
+        return np.array([log_eps[best], psi[best], kappas[best]])
+    psi_best, x = 0.0, None
+    for _ in range(2):
+        kappas = _coarse_kappa(quad, alpha, log_eps_axis, np.full_like(log_eps_axis, psi_best))
+        log_eps_best = log_eps_axis[int(np.argmax(kappas))]
+        kappas_psi = _coarse_kappa(quad, alpha, np.full_like(psi_axis, log_eps_best), psi_axis)
+        psi_best = psi_axis[int(np.argmax(kappas_psi))]
+        x = np.array([log_eps_best, psi_best, kappas_psi.max()])
+    return x
 
 
-def _stationarity(quad: FieldQuadrature, alpha: float):
-    """Residuals (F, ∂F/∂R, ∂F/∂y) of SI eqs. (1)–(3) as a function of (log ε, ψ, κ)."""
+def _kappa_gradient(quad: FieldQuadrature, alpha: float, p: np.ndarray, kappa_start):
+    """κ and ∇κ at a batch of p = (log ε, ψ) rows: ∇κ = −(F_R ∇R + F_y ∇y)/F_κ on F = 0.
 
-    def residuals(x):
-        R, y = _student(x[0], x[1])
-        F, _, F_R, F_y = free_energy_terms(quad, alpha, R, y, x[2])
-        return np.array([F, F_R, F_y], float)
-
-    return residuals
-
-
-def _polish(quad: FieldQuadrature, alpha: float, guess: np.ndarray) -> np.ndarray | None:
-    """Root of the stationarity system from ``guess``; None unless it is a clean interior solution."""
-    residuals = _stationarity(quad, alpha)
-    with np.errstate(all="ignore"):
-        sol = optimize.root(residuals, guess, method="hybr", options={"xtol": 1e-13})
-    log_eps, psi, kappa = sol.x
-    ok = (np.all(np.isfinite(sol.x)) and np.max(np.abs(residuals(sol.x))) < 1e-9
-          and math.log(EPS_MIN) <= log_eps <= math.log(EPS_MAX) and abs(psi) < math.pi / 2)
-    return sol.x if ok else None
+    ∇κ = 0 is the stationarity of the max-margin solution, SI eqs. (1) and (3).
+    """
+    p = np.atleast_2d(p)
+    R, y = _student(p[:, 0], p[:, 1])
+    kappa = _kappa_given(quad, alpha, R, y, start=kappa_start)
+    _, F_kappa, F_R, F_y = free_energy_terms(quad, alpha, R, y, kappa)
+    eps, psi = np.exp(p[:, 0]), p[:, 1]
+    angle = np.pi * eps
+    dR_dlog_eps = -angle * np.sin(angle)
+    dy_dlog_eps, dy_dpsi = angle * np.cos(angle) * np.sin(psi), np.sin(angle) * np.cos(psi)
+    gradient = -np.stack([F_R * dR_dlog_eps + F_y * dy_dlog_eps, F_y * dy_dpsi], -1) / F_kappa[:, None]
+    return kappa, gradient
 
 
-def _is_local_max(quad: FieldQuadrature, alpha: float, x: np.ndarray, step: float = 1e-3) -> bool:
-    """κ at x is not beaten by κ at the four neighbours (log ε ± step, ψ ± step)."""
-    offsets = np.array([[step, 0], [-step, 0], [0, step], [0, -step]])
-    R, y = _student(x[0] + offsets[:, 0], x[1] + offsets[:, 1])
-    return bool(np.all(_kappa_given(quad, alpha, R, y, start=x[2]) <= x[2] + 1e-10))
+def _ascend(quad: FieldQuadrature, alpha: float, start: np.ndarray, max_iter: int = 60,
+            step_tol: float = 1e-10) -> np.ndarray | None:
+    """Maximise κ(log ε, ψ) by Newton ascent (exact gradient, finite-difference Hessian) with
+    backtracking on κ; gradient ascent where the Hessian is not negative definite.
+
+    Returns (log ε, ψ, κ) at the maximum, or None if it leaves the domain or does not converge.
+    """
+    p, kappa = np.asarray(start[:2], float), float(start[2])
+    h = 1e-5
+    for _ in range(max_iter):
+        stencil = np.vstack([p, p + [h, 0.0], p + [0.0, h]])
+        kappas, gradients = _kappa_gradient(quad, alpha, stencil, kappa)
+        kappa, gradient = kappas[0], gradients[0]
+        hessian = (gradients[1:] - gradient).T / h
+        hessian = 0.5 * (hessian + hessian.T)
+        step = _ascent_direction(gradient, hessian)
+        if np.all(np.abs(step) <= step_tol * (1.0 + np.abs(p))):
+            return np.array([*p, kappa])
+        trial = _line_search(quad, alpha, p, kappa, step)
+        if trial is None:
+            return None
+        p, kappa = trial
+    return None
 
 
-def _maximise_kappa(quad: FieldQuadrature, alpha: float, guess: np.ndarray) -> np.ndarray:
-    """Direct maximisation of κ(log ε, ψ) (gradient −(F_R, F_y)·∂(R, y)/F_κ): the robust fallback."""
+def _ascent_direction(gradient, hessian):
+    """Newton step for the maximum, −H⁻¹g, with H's eigenvalues replaced by −max(|λ|, floor)
+    (saddle-free Newton): an ascent direction with curvature scaling even where H is indefinite."""
+    eigenvalues, vectors = np.linalg.eigh(hessian)
+    curvature = np.maximum(np.abs(eigenvalues), 1e-3 * np.abs(eigenvalues).max() + 1e-300)
+    return vectors @ ((vectors.T @ gradient) / curvature)
 
-    def negative_kappa(p):
-        R, y = _student(p[0], p[1])
-        kappa = _kappa_given(quad, alpha, R, y)
-        _, F_kappa, F_R, F_y = free_energy_terms(quad, alpha, R, y, kappa)
-        eps = math.exp(p[0])
-        dR = np.array([-np.pi * eps * math.sin(np.pi * eps), 0.0])
-        dy = np.array([np.pi * eps * math.cos(np.pi * eps) * math.sin(p[1]), math.sin(np.pi * eps) * math.cos(p[1])])
-        return -float(kappa[0]), (F_R * dR + F_y * dy) / F_kappa
 
-    bounds = [(math.log(EPS_MIN), math.log(EPS_MAX)), (-1.55, 1.55)]
-    res = optimize.minimize(negative_kappa, guess[:2], jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500})
-    return np.array([res.x[0], res.x[1], -res.fun])
+def _line_search(quad, alpha, p, kappa, step):
+    """Backtrack along ``step`` until κ does not decrease (round-off tolerance); None if impossible."""
+    for t in 0.5 ** np.arange(30):
+        trial = p + t * step
+        if not _in_domain(trial):
+            continue
+        (kappa_trial,), _ = _kappa_gradient(quad, alpha, trial, kappa)
+        if kappa_trial >= kappa - 1e-14 * (1.0 + abs(kappa)):
+            return trial, kappa_trial
+    return None
+
+
+def _in_domain(p) -> bool:
+    return bool(np.all(np.isfinite(p)) and math.log(EPS_MIN) <= p[0] <= math.log(EPS_MAX) and abs(p[1]) < 1.56)
 
 
 def solve_general(alpha: float, f: float, keep: str, theta: float, guess=None) -> tuple[np.ndarray, str]:
-    """Max-margin (log ε, ψ, κ) for θ > 0 from SI eqs. (1)–(3).
+    """Max-margin (log ε, ψ, κ) for θ > 0: the maximum of κ on F = 0, i.e. SI eqs. (1)–(3).
 
-    Tries the root of the stationarity system from ``guess`` (continuation), then from a coarse
-    global grid; falls back to maximising κ directly (and polishes its result).
+    Ascends from ``guess`` (continuation along a curve), else from a coarse coordinate search,
+    else from the best point of a full coarse grid.
     """
     quad = FieldQuadrature(f, keep, theta)
-    if guess is not None:
-        x = _polish(quad, alpha, np.asarray(guess, float))
-        if x is not None and _is_local_max(quad, alpha, x):
-            return x, "root(continuation)"
-    start = _grid_start(f, keep, theta, alpha)
-    x = _polish(quad, alpha, start)
-    if x is not None and _is_local_max(quad, alpha, x):
-        return x, "root(grid)"
-    best = _maximise_kappa(quad, alpha, start)
-    x = _polish(quad, alpha, best)
-    if x is not None and x[2] >= best[2] - 1e-9:
-        return x, "maximise+root"
-    return best, "maximise"
+    starts = [("continuation", lambda: np.asarray(guess, float))] if guess is not None else []
+    starts += [("search", lambda: _grid_start(f, keep, theta, alpha)),
+               ("grid", lambda: _grid_start(f, keep, theta, alpha, full=True))]
+    for name, make_start in starts:
+        with np.errstate(all="ignore"):
+            x = _ascend(quad, alpha, make_start())
+        if x is not None:
+            return x, f"ascent({name})"
+    raise RuntimeError(f"theory solver did not converge at alpha={alpha}, f={f}, keep={keep}, theta={theta}")
 
 
 # --------------------------------------------------------------------------- public API
@@ -432,10 +470,24 @@ def general_state(point: TheoryPoint) -> np.ndarray:
 
 
 def solve_curve(alpha_tots, f, keep="hard", theta=0.0) -> list[TheoryPoint]:
-    """Solutions along increasing α_tot, each θ > 0 point seeded by its neighbour (continuation)."""
-    points, guess = [], None
+    """Solutions along increasing α_tot; each θ > 0 point starts from the previous two
+    (linear extrapolation in log α: continuation)."""
+    points: list[TheoryPoint] = []
     for alpha_tot in np.sort(np.asarray(alpha_tots, float)):
-        point = solve_point(alpha_tot, f, keep, theta, guess=guess)
-        guess = general_state(point) if point.method not in ("theta0",) else None
-        points.append(point)
+        points.append(solve_point(alpha_tot, f, keep, theta, guess=_extrapolate(points, alpha_tot)))
     return points
+
+
+def _extrapolate(points: list[TheoryPoint], alpha_tot: float):
+    """Guess (log ε, ψ, κ) at ``alpha_tot`` from the last two θ > 0 solutions (or the last one)."""
+    if not points or points[-1].method == "theta0":
+        return None
+    last = general_state(points[-1])
+    if len(points) < 2:
+        return last
+    previous = general_state(points[-2])
+    t = math.log(alpha_tot / points[-1].alpha_tot) / math.log(points[-1].alpha_tot / points[-2].alpha_tot)
+    guess = last + min(t, 1.0) * (last - previous)
+    guess[0] = min(guess[0], math.log(0.45))
+    guess[1] = float(np.clip(guess[1], -1.5, 1.5))
+    return guess

@@ -1,0 +1,198 @@
+"""Training engine: determinism, resume, per-example stats alignment, steps, schedule, config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from prunebench.data import ImageDataset, content_checksum
+from prunebench.errors import PrunebenchError
+from prunebench.provenance import REPO_ROOT
+from prunebench.training import (
+    Callback, RecordStats, TrainConfig, build_model, embed_dataset, lr_factor, predict, train,
+)
+
+TINY = dict(model="airbench", model_kwargs=dict(width=[8, 16, 16]), epochs=3, batch_size=64, lr=0.2, threads=1,
+            whiten_samples=100, progress=False)
+
+
+def synthetic_dataset(n=200, size=16, classes=4, seed=0, split="train") -> ImageDataset:
+    """Images whose mean colour depends on the class (learnable), with shuffled canonical ids."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    images = rng.integers(0, 100, (n, size, size, 3)) + (labels * 40)[:, None, None, None]
+    images = images.astype(np.uint8)
+    ids = np.sort(rng.choice(10 * n, n, replace=False))
+    names = [f"c{i}" for i in range(classes)]
+    return ImageDataset("cifar10", split, images, labels.astype(np.int64), ids, names,
+                        content_checksum(images, labels, names))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_dataset(), synthetic_dataset(100, seed=1, split="test")
+
+
+def run(train_set, cfg=TINY, seed=0, **kwargs):
+    cfg = TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
+    model = build_model(cfg, train_set.num_classes, seed)
+    return train(model, train_set, cfg, seed=seed, **kwargs)
+
+
+def state_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_same_seed_gives_identical_weights_and_logits(data):
+    train_set, test_set = data
+    first, second = run(train_set, test_set=test_set), run(train_set, test_set=test_set)
+    assert state_equal(first.model, second.model)
+    np.testing.assert_array_equal(first.test_logits, second.test_logits)
+    assert first.history[-1]["train_loss"] == second.history[-1]["train_loss"]
+    third = run(train_set, seed=1, test_set=test_set)
+    assert not state_equal(first.model, third.model)
+    assert not np.array_equal(first.test_logits, third.test_logits)
+
+
+class Interrupt(Exception):
+    pass
+
+
+class StopAfter(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, stats, model):
+        if epoch == self.epoch:
+            raise Interrupt
+
+
+def test_resume_matches_uninterrupted_run(data, tmp_path):
+    train_set, _ = data
+    reference = run(train_set)
+    checkpoint = tmp_path / "probe.pt"
+    with pytest.raises(Interrupt):
+        run(train_set, checkpoint_path=checkpoint, callbacks=[StopAfter(epoch=1)])
+    assert checkpoint.exists()  # epoch 0 was saved; epoch 1 is redone
+    recorder = RecordStats()
+    resumed = run(train_set, checkpoint_path=checkpoint, callbacks=[recorder])
+    assert recorder.epochs == [1, 2]
+    assert state_equal(reference.model, resumed.model)
+    assert resumed.train_steps == reference.train_steps
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in reference.history]
+
+
+def test_checkpoint_of_another_run_is_refused(data, tmp_path):
+    train_set, _ = data
+    checkpoint = tmp_path / "probe.pt"
+    run(train_set, cfg={**TINY, "epochs": 1}, checkpoint_path=checkpoint)
+    with pytest.raises(PrunebenchError, match="different run"):
+        run(train_set, cfg={**TINY, "epochs": 1}, seed=5, checkpoint_path=checkpoint)
+
+
+def test_epoch_stats_are_aligned_to_dataset_order(data):
+    """With lr=0 the weights never change, so the recorded logits must equal a plain forward pass."""
+    train_set, _ = data
+    cfg = TrainConfig.from_dict({**TINY, "epochs": 2}).replace(
+        lr=0.0, augmentation=dataclasses.replace(TrainConfig().augmentation, flip=False, translate=0))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 4))
+    recorder = RecordStats()
+    train(model, train_set, cfg, seed=0, callbacks=[recorder])
+    expected = predict(model, train_set, batch_size=37)
+    for logits in recorder.history["logits"]:
+        np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(recorder.ids, train_set.ids)
+    np.testing.assert_array_equal(recorder.labels, train_set.labels)
+
+
+def test_epoch_stats_shapes_and_consistency(data):
+    train_set, _ = data
+    recorder = RecordStats()
+    result = run(train_set, callbacks=[recorder])
+    assert recorder.epochs == [0, 1, 2] and len(result.history) == 3
+    logits = recorder.stacked("logits")
+    assert logits.shape == (3, len(train_set), train_set.num_classes) and logits.dtype == np.float32
+    assert recorder.stacked("seen").all()
+    losses = F.cross_entropy(torch.from_numpy(logits[-1]), torch.from_numpy(train_set.labels), reduction="none")
+    np.testing.assert_allclose(recorder.stacked("losses")[-1], losses.numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(recorder.stacked("correct")[-1], logits[-1].argmax(1) == train_set.labels)
+    assert recorder.stacked("correct")[-1].mean() > 0.5  # the class colour is learnable
+
+
+def test_steps_override_is_exact(data):
+    train_set, _ = data  # 200 examples, batch 64: 4 steps per epoch
+    recorder = RecordStats()
+    result = run(train_set, steps=7, callbacks=[recorder])
+    assert result.train_steps == 7 and result.history[-1]["step"] == 7
+    assert [int(seen.sum()) for seen in recorder.history["seen"]] == [200, 3 * 64]
+    partial = recorder.history["losses"][-1]
+    assert np.isnan(partial[~recorder.history["seen"][-1]]).all()
+    assert result.history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # schedule spans exactly 7 steps
+
+
+def test_onecycle_and_linear_schedules():
+    cfg = TrainConfig(schedule="onecycle", warmup=0.2, warmup_start=0.2)
+    factors = [lr_factor(step, 100, cfg) for step in range(101)]
+    assert factors[0] == pytest.approx(0.2) and factors[20] == pytest.approx(1.0) and factors[100] == 0
+    assert int(np.argmax(factors)) == 20
+    linear = TrainConfig(schedule="linear")
+    assert lr_factor(0, 10, linear) == 1 and lr_factor(5, 10, linear) == 0.5
+
+
+def test_predict_and_embed_shapes(data):
+    train_set, test_set = data
+    model = run(train_set, cfg={**TINY, "epochs": 1}).model
+    assert predict(model, test_set, batch_size=33, tta=True).shape == (100, 4)
+    assert embed_dataset(model, test_set, batch_size=33).shape == (100, 16)
+    assert model.training  # predict restores the mode
+
+
+def test_train_config_rejects_unknown_keys():
+    with pytest.raises(PrunebenchError, match="unknown key.*epoch"):
+        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(PrunebenchError, match="pad_mode"):
+        TrainConfig.from_dict({"augmentation": {"pad_mode": "wrap"}})
+
+
+@pytest.mark.parametrize("section, defaults", [
+    ("probe", {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}),
+    ("data", __import__("prunebench.data.loading", fromlist=["DEFAULTS"]).DEFAULTS),
+])
+def test_schema_defaults_match_the_code(section, defaults):
+    schema = yaml.safe_load((REPO_ROOT / "workflow" / "schemas" / f"{section}.schema.yaml").read_text())
+    for key, value in defaults.items():
+        assert schema["properties"][key].get("default") == value, key
+    assert set(schema["properties"]) >= set(defaults)
+
+
+def test_train_cli_writes_summary(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from prunebench.cli import main as cli_main
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 12), ("test", 6)):
+        for label, name in enumerate(("a", "b")):
+            folder = tmp_path / "data" / "toy" / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                pixels = rng.integers(0, 60, (16, 16, 3)) + 150 * label
+                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{index}.png")
+    config = dict(name="toy", seed=0, device="cpu",
+                  data=dict(dataset="cifar10", root=str(tmp_path / "data"), path="toy", image_size=16,
+                            cache_dir=str(tmp_path / "cache")),
+                  probe={**TINY, "model_kwargs": {"width": [8, 16, 16]}, "epochs": 2, "batch_size": 8})
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "train.json"
+    assert cli_main(["train", "--config", str(path), "--out", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["train_size"] == 24 and summary["test_size"] == 12
+    assert summary["train_steps"] == 6 and 0 <= summary["test_accuracy"] <= 1

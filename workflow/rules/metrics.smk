@@ -1,0 +1,54 @@
+"""Metrics stage: one score table per metric (higher = harder) and their rank-correlation figure.
+
+A score job trains the probe runs it needs or re-uses those already under results/<name>/probes/
+(shared by every metric of the config; a file lock per run lets parallel jobs share them).
+Every rule is one `python -m prunebench metrics ...` call.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even without `pip install -e`
+from prunebench.metrics.compute import check_metric_names
+
+METRICS = config.get("metrics") or {}
+check_metric_names(config)  # unknown names stop the workflow at parse time, with the registered names
+METRIC_NAMES = list(METRICS.get("names") or [])
+METRIC_TARGETS = [f"{RESULTS}/scores/{metric}.parquet" for metric in METRIC_NAMES]
+if len(METRIC_NAMES) >= 2:
+    METRIC_TARGETS += [f"{FIGURES}/metric_correlations.png", f"{RESULTS}/metric_correlations.csv"]
+
+
+def metric_resources():
+    """Scheduler resources of one score job, from metrics.resources (None values left out)."""
+    wanted = {"mem_mb": 8000, "runtime": 120, "gpu": 0, **(METRICS.get("resources") or {})}
+    return {key: value for key, value in wanted.items() if value is not None}
+
+
+rule score:
+    input:
+        f"{RESULTS}/data/manifest.json",
+    output:
+        f"{RESULTS}/scores/{{metric}}.parquet",
+    log:
+        f"logs/{NAME}/metrics/{{metric}}.log",
+    wildcard_constraints:
+        metric=r"[a-z0-9-]+",
+    threads: (config.get("probe") or {}).get("threads") or 1
+    resources:
+        **metric_resources(),
+    shell:
+        "{PY} -m prunebench metrics compute --config {CONFIG_PATH} --metric {wildcards.metric} --out {output} > {log} 2>&1"
+
+
+rule metric_correlations:
+    input:
+        expand(f"{RESULTS}/scores/{{metric}}.parquet", metric=METRIC_NAMES),
+    output:
+        figure=f"{FIGURES}/metric_correlations.png",
+        csv=f"{RESULTS}/metric_correlations.csv",
+    log:
+        f"logs/{NAME}/metrics/correlations.log",
+    shell:
+        "{PY} -m prunebench metrics correlations --config {CONFIG_PATH} --scores {input} "
+        "--out-fig {output.figure} --out-csv {output.csv} > {log} 2>&1"

@@ -1,0 +1,74 @@
+"""Perceptron pruning theory (prunebench.theory): replica-theory curves, max-margin simulations,
+Pareto/f_opt analysis and the three theory figures. Grid density comes from the config's
+``theory:`` section; the ci scale writes the canonical results/theory/ and figures/theory_*.png,
+other scales results/<name>/theory/ and figures/<name>/."""
+
+THEORY = "results/theory" if NAME == "ci" else f"{RESULTS}/theory"
+THEORY_TABLES = {name: f"{THEORY}/{name}.csv" for name in ("curves", "crossover", "simulations", "frontier", "fits")}
+THEORY_FIGURES = [f"{FIGURES}/theory_{name}.png" for name in ("crossover", "frontier", "imperfect")]
+THEORY_TARGETS = [*THEORY_TABLES.values(), *THEORY_FIGURES]
+THEORY_THREADS = int((config.get("theory") or {}).get("workers", 2))
+
+
+rule theory_all:
+    input:
+        THEORY_TARGETS,
+
+
+rule theory_curves:
+    output:
+        THEORY_TABLES["curves"],
+    threads: THEORY_THREADS
+    log:
+        f"logs/{NAME}/theory_curves.log",
+    shell:
+        "{PY} -m prunebench theory curves --config {CONFIG_PATH} --workers {threads} --out {output} > {log} 2>&1"
+
+
+rule theory_crossover:
+    output:
+        THEORY_TABLES["crossover"],
+    threads: THEORY_THREADS
+    log:
+        f"logs/{NAME}/theory_crossover.log",
+    shell:
+        "{PY} -m prunebench theory crossover --config {CONFIG_PATH} --workers {threads} --out {output} > {log} 2>&1"
+
+
+rule theory_simulations:
+    output:
+        THEORY_TABLES["simulations"],
+    threads: THEORY_THREADS
+    log:
+        f"logs/{NAME}/theory_simulations.log",
+    shell:
+        "{PY} -m prunebench theory simulate --config {CONFIG_PATH} --workers {threads} --out {output} > {log} 2>&1"
+
+
+rule theory_analyse:
+    input:
+        curves=THEORY_TABLES["curves"],
+    output:
+        frontier=THEORY_TABLES["frontier"],
+        fits=THEORY_TABLES["fits"],
+    log:
+        f"logs/{NAME}/theory_analyse.log",
+    shell:
+        "{PY} -m prunebench theory analyse --config {CONFIG_PATH} --curves {input.curves}"
+        " --frontier-out {output.frontier} --fits-out {output.fits} > {log} 2>&1"
+
+
+rule theory_figures:
+    input:
+        curves=THEORY_TABLES["curves"],
+        crossover=THEORY_TABLES["crossover"],
+        sims=THEORY_TABLES["simulations"],
+        frontier=THEORY_TABLES["frontier"],
+        fits=THEORY_TABLES["fits"],
+    output:
+        [report(path, category="Theory figures", subcategory=NAME) for path in THEORY_FIGURES],
+    log:
+        f"logs/{NAME}/theory_figures.log",
+    shell:
+        "{PY} -m prunebench theory figures --config {CONFIG_PATH} --curves {input.curves} --crossover {input.crossover}"
+        " --sims {input.sims} --frontier {input.frontier} --fits {input.fits} --outdir {FIGURES} > {log} 2>&1"
