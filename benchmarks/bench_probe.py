@@ -51,6 +51,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--curve", action="store_true", help="evaluate after every epoch (time-to-accuracy curve)")
     parser.add_argument("--train-size", type=int, default=None, help="subsample the training set (default all)")
+    parser.add_argument("--test-size", type=int, default=None, help="subsample the test set (default all)")
+    parser.add_argument("--resnet-test-size", type=int, default=2000,
+                        help="ResNet-18 is evaluated (no TTA) on this class-balanced part of the test set: "
+                             "a CPU needs minutes per 10k images (0 = all)")
     parser.add_argument("--data-root", default=None, help="data root (default $PRUNEBENCH_DATA or ../shared/data)")
     parser.add_argument("--out", default=str(REPO_ROOT / "results" / "benchmarks" / "probe.jsonl"))
     parser.add_argument("--tag", default="", help="free-text label stored with the rows")
@@ -134,7 +138,8 @@ def print_table(rows: list[dict]) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     device = resolve_device(args.device)
-    data_cfg = dict(dataset="cifar10", path="cifar10-jpeg", root=args.data_root, train_size=args.train_size)
+    data_cfg = dict(dataset="cifar10", path="cifar10-jpeg", root=args.data_root, train_size=args.train_size,
+                    test_size=args.test_size)
     train_set, test_set = load_dataset(data_cfg, "train"), load_dataset(data_cfg, "test")
     rows = []
     for name in args.models.split(","):
@@ -142,13 +147,16 @@ def main(argv=None) -> int:
             rows.append(run_model("airbench-probe", probe_config(args), train_set, test_set, device, args))
         elif name == "resnet18":
             cfg = TrainConfig.from_dict(dict(RESNET_RECIPE, threads=args.threads, epochs=args.resnet_epochs or 1,
-                                             eval_every=1 if args.curve else 0))
+                                             eval_every=1 if args.curve else 0, tta=False))
+            resnet_test = test_set
+            if args.resnet_test_size and args.resnet_test_size < len(test_set):
+                resnet_test = load_dataset(dict(data_cfg, test_size=args.resnet_test_size), "test")
             steps = None
             if args.resnet_epochs is None:
                 throughput = measure_throughput(cfg, train_set, device, args.seed)
                 steps = max(1, math.floor(args.resnet_budget_s * throughput / cfg.batch_size))
                 print(f"resnet18_cifar: {throughput:.1f} img/s -> {steps} steps for {args.resnet_budget_s:.0f} s", flush=True)
-            rows.append(run_model("resnet18_cifar", cfg, train_set, test_set, device, args, steps=steps))
+            rows.append(run_model("resnet18_cifar", cfg, train_set, resnet_test, device, args, steps=steps))
         else:
             raise SystemExit(f"unknown model '{name}' (use probe, resnet18)")
         print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("recipe", "curve")}), flush=True)

@@ -139,8 +139,10 @@ class MetricContext:
     def _ensemble_save_epochs(self) -> set[int]:
         """Checkpoint epochs any configured metric reads from the shared ensemble."""
         epochs = {self.ensemble_epochs}
-        for name, block in self.metrics_cfg.items():
-            if isinstance(block, dict) and block.get("epoch") is not None and name not in ("subsample", "ddd"):
+        blocks = [block for name, block in self.metrics_cfg.items() if name not in ("subsample", "ddd", "variants")]
+        blocks += [v.get("params") for v in (self.metrics_cfg.get("variants") or {}).values()]
+        for block in blocks:
+            if isinstance(block, dict) and block.get("epoch") is not None:
                 epochs.add(int(block["epoch"]))
         return epochs
 

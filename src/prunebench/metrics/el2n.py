@@ -74,9 +74,10 @@ def grand_last_layer(model, batches) -> np.ndarray:
     linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
     captured = {}
 
-    def hook(_module, inputs, output):
-        output.retain_grad()
-        captured["h"], captured["z"] = inputs[0], output
+    def hook(_module, inputs, output):  # cut the graph at z: backward stops there, no weight grads
+        z = output.detach().requires_grad_()
+        captured["h"], captured["z"] = inputs[0].detach(), z
+        return z
 
     handle = linear.register_forward_hook(hook)
     model.eval()
@@ -84,10 +85,9 @@ def grand_last_layer(model, batches) -> np.ndarray:
     try:
         for x, y in batches:
             F.cross_entropy(model(x), y, reduction="sum").backward()
-            h, g = captured["h"].detach().flatten(1), captured["z"].grad
+            h, g = captured["h"].flatten(1), captured["z"].grad
             extra = 1.0 if linear.bias is not None else 0.0
             norms.append(g.norm(dim=1) * torch.sqrt(h.pow(2).sum(1) + extra))
-            model.zero_grad(set_to_none=True)
     finally:
         handle.remove()
     return torch.cat(norms).detach().cpu().numpy().astype(np.float64)

@@ -62,10 +62,11 @@ class ConvGroup(nn.Module):
 class AirbenchNet(nn.Module):
     """airbench94's network; ``whiten=False`` replaces the whitening conv by a plain first group."""
 
-    def __init__(self, num_classes: int = 10, widths=(64, 256, 256), whiten: bool = True, scaling: float = 1 / 9):
+    def __init__(self, num_classes: int = 10, widths=(64, 256, 256), whiten: bool = True, scaling: float = 1 / 9,
+                 stem_stride: int = 1):
         super().__init__()
         whiten_width = 2 * 3 * 2**2
-        self.whiten = nn.Conv2d(3, whiten_width, kernel_size=2, padding=0, bias=True) if whiten else None
+        self.whiten = nn.Conv2d(3, whiten_width, kernel_size=2, stride=stem_stride, padding=0, bias=True) if whiten else None
         if whiten:
             self.whiten.weight.requires_grad = False
         first_in = whiten_width if whiten else 3
@@ -89,7 +90,7 @@ class AirbenchNet(nn.Module):
         if self.whiten is None:
             return
         c, (h, w) = images.shape[1], self.whiten.weight.shape[2:]
-        patches = images.float().unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)
+        patches = images.float().unfold(2, h, 1).unfold(3, w, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, c * h * w)
         covariance = (patches.T @ patches) / len(patches)
         eigenvalues, eigenvectors = torch.linalg.eigh(covariance.double())
         filters = (eigenvectors.T.reshape(-1, c, h, w) / torch.sqrt(eigenvalues.view(-1, 1, 1, 1) + eps)).float()
@@ -106,10 +107,16 @@ class AirbenchNet(nn.Module):
 
 
 @register_model("airbench")
-def airbench(num_classes: int = 10, width="base", whiten: bool = True, scaling: float = 1 / 9) -> AirbenchNet:
-    """airbench probe; ``width`` is a preset name (tiny/small/base/large) or three block widths."""
+def airbench(num_classes: int = 10, width="base", whiten: bool = True, scaling: float = 1 / 9,
+             stem_stride: int = 1) -> AirbenchNet:
+    """airbench probe; ``width`` is a preset name (tiny/small/base/large) or three block widths.
+
+    ``stem_stride=2`` makes the whitening conv a lossless 2×2 patchify step (4× fewer FLOPs
+    everywhere after it): the CPU-friendly variant.
+    """
     if isinstance(width, str):
         if width not in WIDTH_PRESETS:
             raise PrunebenchError(f"unknown airbench width '{width}'; use one of {', '.join(WIDTH_PRESETS)} or [w1, w2, w3]")
         width = WIDTH_PRESETS[width]
-    return AirbenchNet(num_classes, widths=tuple(int(w) for w in width), whiten=whiten, scaling=scaling)
+    return AirbenchNet(num_classes, widths=tuple(int(w) for w in width), whiten=whiten, scaling=scaling,
+                       stem_stride=stem_stride)

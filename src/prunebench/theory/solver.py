@@ -40,12 +40,13 @@ from prunebench.errors import PrunebenchError
 KEEP_RULES = ("easy", "hard")
 Z_SPAN = 10.0  # margin quadrature runs this far past the cut (φ(10) ≈ 8e-23)
 ETA_SPAN = 9.0  # η quadrature on [−9, 9] (tail mass 2e-19)
+ETA_CUTS = (-3.0, 0.0, 3.0)  # fixed η pieces, so that φ(η) is resolved wherever the kink lies
 EPS_MIN, EPS_MAX = 1e-9, 0.5  # range of ε = arccos(R)/π searched
 N_EPS_GRID = 64  # log-ε grid for locating the maximum of κ(ε)
 KINK_WIDTH = 8.0  # half-width, in units of the smoothing scale, of the quadrature piece around a kink
 N_Z = 64  # Gauss–Legendre nodes per margin piece, θ = 0 (four pieces around the kink)
 N_Z_FIELD = 24  # per margin piece and sign, θ > 0 (four pieces around the kink)
-N_ETA = 16  # nodes per η piece (four pieces around the kink)
+N_ETA = 12  # nodes per η piece (seven pieces: around the kink and at ETA_CUTS)
 N_Z_COARSE, N_ETA_COARSE = 10, 6  # cold-start grid search for θ > 0
 NEWTON_TOL = 1e-13
 SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -117,17 +118,20 @@ def _nodes(lo, hi, n: int) -> tuple[np.ndarray, np.ndarray]:
     return lo + half * (x + 1.0), half * w
 
 
-def _kink_nodes(lo, hi, kink, width, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes on [lo, hi] cut at kink − width, kink, kink + width (clipped into [lo, hi]).
+def _kink_nodes(lo, hi, kink, width, n: int, extra_cuts=()) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes on [lo, hi] cut at kink − width, kink, kink + width and ``extra_cuts`` (clipped, sorted).
 
     The integrands have a kink smoothed over ``width`` (the ramp (κ − t)₊ averaged over ξ);
     a piece of its own keeps the quadrature exact to many digits even when the width → 0.
     """
     lo, hi = np.broadcast_arrays(np.asarray(lo, float), np.asarray(hi, float))
     kink, width = np.asarray(kink, float), np.asarray(width, float)
-    edges = [lo, *(np.clip(kink + k * width, lo, hi) for k in (-1, 0, 1)), hi]
-    pieces = [_nodes(a, b, n) for a, b in zip(edges[:-1], edges[1:])]
-    return np.concatenate([x for x, _ in pieces], -1), np.concatenate([w for _, w in pieces], -1)
+    cuts = np.broadcast_arrays(kink - width, kink, kink + width, *extra_cuts, lo)[:-1]
+    cuts = np.sort(np.clip(np.stack(cuts, -1), lo[..., None], hi[..., None]), -1)
+    edges = np.concatenate([np.broadcast_to(lo, cuts.shape[:-1])[..., None], cuts,
+                            np.broadcast_to(hi, cuts.shape[:-1])[..., None]], -1)
+    nodes, weights = _nodes(edges[..., :-1], edges[..., 1:], n)  # (..., pieces, n)
+    return nodes.reshape(*nodes.shape[:-2], -1), weights.reshape(*weights.shape[:-2], -1)
 
 
 def _normal_pdf(a):
@@ -269,7 +273,9 @@ class FieldQuadrature:
         with np.errstate(divide="ignore", invalid="ignore"):
             kink = np.where(rho > 0, kappa / rho, self.support[1])
             width = np.where(rho > 0, KINK_WIDTH * np.sqrt(sigma2 + b * b) / rho, 0.0)
-        z_pos, w_pos = _kink_nodes(self.support[0], self.support[1], kink, width, self.n_z)
+        strip = ETA_SPAN * self.sin / max(self.cos, 1e-300)  # |z| where the cut u > 0 leaves the η range
+        lo, hi = self.support
+        z_pos, w_pos = _kink_nodes(lo, hi, kink, width, self.n_z, (strip, lo + 1.0, lo + 3.0))
         z = np.concatenate([-z_pos[..., ::-1], z_pos], -1)
         return z, _density_weights(z, np.concatenate([w_pos[..., ::-1], w_pos], -1))
 
@@ -288,7 +294,7 @@ class FieldQuadrature:
             eta_lo = np.clip(-self.cos * z / self.sin, -ETA_SPAN, ETA_SPAN)
             kink = np.where(b[..., 0] != 0, (kappa[..., 0] - rho[..., 0] * z) / b[..., 0], ETA_SPAN)
             width = np.where(b[..., 0] != 0, KINK_WIDTH * sigma[..., 0] / np.abs(b[..., 0]), 0.0)
-        eta, w_eta = _kink_nodes(eta_lo, ETA_SPAN, kink, width, self.n_eta)
+        eta, w_eta = _kink_nodes(eta_lo, ETA_SPAN, kink, width, self.n_eta, ETA_CUTS)
         weights = (w_z[..., None] * w_eta) * _normal_pdf(eta)
         z = z[..., None]
         mean_t = rho * z + b * eta
