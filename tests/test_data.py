@@ -233,3 +233,42 @@ def test_real_cifar10_test_split():
     subset = load_dataset(cfg, "test")
     assert len(subset) == 200 and np.bincount(subset.labels).tolist() == [20] * 10
     np.testing.assert_array_equal(full.images[subset.ids], subset.images)
+
+
+def write_torchvision_cifar(root: Path, per_batch: int = 3) -> Path:
+    """Fake CIFAR-10 python batches (torchvision's format); pixel value = global index."""
+    import pickle
+
+    folder = root / "tv" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for batch, name in enumerate(names):
+        index = batch * per_batch + np.arange(per_batch)
+        data = np.repeat(index[:, None], 3072, axis=1).astype(np.uint8)
+        with open(folder / name, "wb") as handle:
+            pickle.dump({"data": data, "labels": [int(i % 10) for i in index]}, handle)
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, handle)
+    return root
+
+
+def test_torchvision_format_keeps_the_official_order(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+    root = write_torchvision_cifar(tmp_path / "data")
+    cfg = dict(dataset="cifar10", root=str(root), path="tv", cache_dir=str(tmp_path / "cache"))
+    train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
+    assert locate_split(cfg, "train").format == "torchvision"
+    assert len(train_set) == 15 and len(test_set) == 3
+    np.testing.assert_array_equal(train_set.images[:, 0, 0, 0], np.arange(15))  # data_batch_1..5 in order
+    np.testing.assert_array_equal(train_set.labels, np.arange(15) % 10)
+    assert test_set.images[0, 5, 5, 2] == 15 and train_set.classes[3] == "class3"
+
+
+def test_corrupt_torchvision_batches_fail_in_one_line(tmp_path):
+    root = write_torchvision_cifar(tmp_path / "data")  # md5 sums do not match the real ones
+    with pytest.raises(PrunebenchError) as info:
+        load_dataset(dict(dataset="cifar10", root=str(root), path="tv", cache_dir=str(tmp_path / "c")), "train")
+    assert_one_line(info.value, "corrupt", "re-download")

@@ -1,7 +1,8 @@
 """``python -m prunebench check-headline``: regenerate a scale's results and compare with results/headline.json.
 
-Without ``--no-run`` the scale's Snakemake workflow is rerun (``--forceall``, or ``--forcerun
-sweep_point`` with ``--rerun sweep``). The committed outputs are never silently overwritten: the
+Without ``--no-run`` the part of the scale's Snakemake workflow behind ``results/<name>/headline.json``
+is rerun: data, the sweep metrics' score tables (with an empty probe cache), sweep, fits
+(``--forceall``); or, with ``--rerun sweep``, the sweep points and what follows (``--forcerun sweep_point``). The committed outputs are never silently overwritten: the
 expected headline file is read first, ``results/<name>/``, ``results/headline.json`` and the scale's
 figure files are snapshotted to a temporary folder, and restored after the comparison (pass or
 fail, even on Ctrl-C) unless ``--keep-regenerated`` is given. Exit status 1 on any FAIL/MISSING row.
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         got = _entries(config, results_dir(config))
     else:
         with _snapshot(_protected_paths(config, REPO_ROOT, expected_path), keep=args.keep_regenerated):
-            _regenerate(resolve_config_path(args.config), args.rerun, args.cores, REPO_ROOT)
+            _regenerate(resolve_config_path(args.config), results_dir(config), args.rerun, args.cores, REPO_ROOT)
             got = _entries(config, results_dir(config))
     rows = compare(expected, got, scales)
     print(format_table(rows))
@@ -126,12 +127,15 @@ def _restore(path: Path, copy: Path | None) -> None:
         shutil.copy2(copy, path)
 
 
-def _regenerate(config_path: Path, rerun: str, cores: int, root: Path) -> None:
-    """Rerun the scale's workflow with Snakemake (forced), from the repository root."""
+def _regenerate(config_path: Path, results: Path, rerun: str, cores: int, root: Path) -> None:
+    """Rerun (forced) what the scale's headline file depends on, with Snakemake from the repository root."""
     from prunebench.errors import PrunebenchError
 
+    if rerun == "all":
+        shutil.rmtree(results / "probes", ignore_errors=True)  # retrain the probes too (restored afterwards)
     force = ["--forceall"] if rerun == "all" else ["--forcerun", "sweep_point"]
-    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", str(config_path),
+    target = str((results / "headline.json").relative_to(root))
+    command = [sys.executable, "-m", "snakemake", target, "--cores", str(cores), "--configfile", str(config_path),
                "--rerun-incomplete", *force]
     print("check-headline: regenerating with:", " ".join(command), flush=True)
     if subprocess.run(command, cwd=root).returncode != 0:

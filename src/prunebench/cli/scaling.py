@@ -49,6 +49,8 @@ def run_fit(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
     full = summary["full_data"]
     if full:
-        print(f"full data (f=1): best family {full['best']} by {criterion}")
+        best = full["best"] or f"none selected ({len(full['sizes'])} sizes are too few for {criterion})"
+        nu = full["fits"]["power_law"]["params"]["nu"]
+        print(f"full data (f=1): power-law exponent nu = {nu if nu is None else round(nu, 4)}; best family: {best}")
     print(f"scaling fits -> {out}")
     return 0

@@ -143,7 +143,11 @@ def read_torchvision_cifar(source: SplitSource, split: str, image_size: int) -> 
     """CIFAR-10 arrays in the official order; resized only if ``image_size`` != 32."""
     import torchvision
 
-    dataset = torchvision.datasets.CIFAR10(str(source.directory), train=split == "train", download=False)
+    try:
+        dataset = torchvision.datasets.CIFAR10(str(source.directory), train=split == "train", download=False)
+    except (RuntimeError, OSError, EOFError, KeyError, ValueError) as err:
+        raise PrunebenchError(f"CIFAR-10 batches in {source.directory / TORCHVISION_CIFAR_DIR} are corrupt ({err}); "
+                              "delete them and re-download (data.download: true) or use the ImageFolder copy") from err
     images = np.asarray(dataset.data, dtype=np.uint8)
     if image_size != images.shape[1]:
         import torch

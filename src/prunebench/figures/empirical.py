@@ -71,10 +71,13 @@ def plot_hard_minus_easy(sweep: pd.DataFrame, protocol: str, tag: str):
     deltas = {m: hard_minus_easy(seed_means(runs[runs["metric"] == m])) for m in metrics}
     limit = max([float(np.nanmax(np.abs(d["delta"]))) * 100 for d in deltas.values() if len(d)] + [1e-3])
     fig, axes = new_figure(len(metrics), width=4.2, height=3.6)
-    for ax, metric in zip(axes, metrics):
-        image = _delta_heatmap(ax, deltas[metric], limit)
+    image = None
+    for index, (ax, metric) in enumerate(zip(axes, metrics)):
+        image = _delta_heatmap(ax, deltas[metric], limit) or image
         ax.set_title(f"{metric}")
-    if len(runs):
+        if index:
+            ax.set_ylabel("")
+    if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.9)
         bar.set_label("test error: keep hard − keep easy (pp)\n< 0 (blue): keeping hard examples is better")
     fig.suptitle(f"Keep hard vs keep easy ({tag}; {DIRECTION_NOTE})", fontsize=9)
@@ -225,7 +228,8 @@ def plot_protocols(sweep: pd.DataFrame, tag: str):
     ax.set_xlabel(FRACTION_LABEL)
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
     ax.set_title(f"Fixed compute (f=1 steps) vs fixed epochs, N = {largest} ({tag})", fontsize=9)
     return fig
 

@@ -16,7 +16,9 @@ Model comparison uses the Gaussian log-likelihood of the log residuals (σ² = R
     AICc = AIC + 2k(k+1)/(n−k−1)
     BIC  = n·ln(RSS/n) + k·ln n
 
-with k = number of curve parameters + 1 (the noise variance). Lower is better.
+with k = number of curve parameters + 1 (the noise variance). Lower is better. With n ≤ k + 1
+observations the criteria are not computed (reported as inf): the fit is still given, but no family
+is selected from so few points.
 """
 
 from __future__ import annotations
@@ -153,9 +155,14 @@ def fit_family(sizes, errors, family: str) -> Fit:
         if best is None or result.cost < best.cost:
             best = result
     rss = float(2 * best.cost)
-    aic, aicc, bic = information_criteria(rss, len(x), n_params)
+    message = str(best.message)
+    if len(x) > n_params + 2:
+        aic, aicc, bic = information_criteria(rss, len(x), n_params)
+    else:  # n - k - 1 <= 0: the noise variance is not estimable, criteria would only reward overfitting
+        aic = aicc = bic = np.inf
+        message += f"; {len(x)} points: too few for information criteria (need > {n_params + 2})"
     return Fit(family, _to_raw(family, best.x, size_scale), len(x), rss, aic, aicc, bic,
-               ok=bool(best.success), message=str(best.message), formula=FORMULAS[family])
+               ok=bool(best.success), message=message, formula=FORMULAS[family])
 
 
 def _failed(family: str, n: int, why: str) -> Fit:

@@ -97,8 +97,8 @@ def _plot_fit(ax, fit, color=None):
         label, style = rf"{fit['target']}: $\varepsilon = {fit['a']:.2g}\,\alpha^{{-{fit['rate']:.2f}}}$", "--"
     else:
         label, style = rf"{fit['target']}: $\varepsilon = {fit['a']:.2g}\,e^{{-{fit['rate']:.3g}\alpha}}$", ":"
-    ax.plot(alpha, predict(fit, alpha), style, color=color or ("tab:red" if fit["law"] == "power_law" else "tab:blue"),
-            lw=2, label=label)
+    ax.plot(alpha, predict(fit, alpha), style, color=color or ("tab:red" if fit["law"] == "power_law" else "tab:cyan"),
+            lw=3, label=label, zorder=4)
 
 
 def plot_imperfect(curves, frontier, summary, path, show_theta=None):

@@ -19,6 +19,9 @@ F = 0 is SI eq. (2); the max-margin solution maximises κ on that surface, and i
 conditions ∂F/∂R = ∂F/∂y = 0 are SI eqs. (1) and (3) (with the reference's three corrections:
 t-integrals up to κ, Gaussian G(t, z), and (z − ρt)). The ξ-average is closed form, η and z are
 integrated by Gauss–Legendre quadrature, split at the kink t = κ so that σ → 0 stays accurate.
+With J = cos(πε)·T + sin(πε)(sinψ·v + cosψ·w) we maximise κ(log ε, ψ) by a Newton ascent whose
+gradient −(F_R ∇R + F_y ∇y)/F_κ vanishes exactly where SI eqs. (1) and (3) hold; it starts from
+a coarse search or, along a curve, from the extrapolated previous solution (continuation).
 
 θ = 0 reduces to two unknowns (reference §1.3): F₀(R, κ) = 1 − R² − α E[(κ − h)₊²] with
 h = R|z| + √(1 − R²)ξ, eq. (i); its R-stationarity is eq. (ii). For each R we solve F₀ = 0 for κ
@@ -379,7 +382,7 @@ def _kappa_gradient(quad: FieldQuadrature, alpha: float, p: np.ndarray, kappa_st
 
 
 def _ascend(quad: FieldQuadrature, alpha: float, start: np.ndarray, max_iter: int = 60,
-            step_tol: float = 1e-10) -> np.ndarray | None:
+            step_tol: float = 1e-8) -> np.ndarray | None:
     """Maximise κ(log ε, ψ) by Newton ascent (exact gradient, finite-difference Hessian) with
     backtracking on κ; gradient ascent where the Hessian is not negative definite.
 
@@ -397,8 +400,8 @@ def _ascend(quad: FieldQuadrature, alpha: float, start: np.ndarray, max_iter: in
         if np.all(np.abs(step) <= step_tol * (1.0 + np.abs(p))):
             return np.array([*p, kappa])
         trial = _line_search(quad, alpha, p, kappa, step)
-        if trial is None:
-            return None
+        if trial is None:  # no ascent left at quadrature round-off: converged if the step is small
+            return np.array([*p, kappa]) if np.all(np.abs(step) <= 1e-5 * (1.0 + np.abs(p))) else None
         p, kappa = trial
     return None
 
@@ -418,7 +421,7 @@ def _line_search(quad, alpha, p, kappa, step):
         if not _in_domain(trial):
             continue
         (kappa_trial,), _ = _kappa_gradient(quad, alpha, trial, kappa)
-        if kappa_trial >= kappa - 1e-14 * (1.0 + abs(kappa)):
+        if kappa_trial >= kappa - 1e-12 * abs(kappa) - 1e-16:
             return trial, kappa_trial
     return None
 
