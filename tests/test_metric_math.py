@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from prunebench.metrics.common import assigned_margin, softmax
+from prunebench.metrics.common import assigned_margin, onehot, softmax
 from prunebench.metrics.ddd import fold_masks, heldout_error_fraction
 from prunebench.metrics.dynamics import area_under_margin, forgetting_counts, never_learned_score
 from prunebench.metrics.el2n import el2n_from_logits
@@ -138,3 +138,20 @@ def test_random_scores_uniform_seeded_and_id_keyed():
 
 def test_softmax_stable():
     assert np.allclose(softmax(np.array([[1000.0, 1000.0]])), 0.5)
+
+
+def test_grand_full_matches_closed_form_for_linear_model():
+    """For z = W x + b, ||∇_{W,b} CE|| = ||softmax(z) − onehot(y)|| · sqrt(||x||² + 1) exactly."""
+    import torch
+
+    from prunebench.metrics.el2n import grand_full, grand_last_layer
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5))
+    x, y = torch.randn(40, 3, 2, 2), torch.randint(0, 5, (40,))
+    with torch.no_grad():
+        p = torch.softmax(model(x), dim=1).numpy()
+    expected = np.linalg.norm(p - onehot(y.numpy(), 5), axis=1) * np.sqrt((x.flatten(1) ** 2).sum(1).numpy() + 1)
+    batches = [(x[:16], y[:16]), (x[16:], y[16:])]
+    assert np.allclose(grand_full(model, batches), expected, rtol=1e-5)
+    assert np.allclose(grand_last_layer(model, batches), expected, rtol=1e-5)  # the only layer is the last

@@ -45,6 +45,10 @@ def test_ids_not_matching_dataset_rejected(tmp_path):
         read_scores(path, expected_ids=np.arange(1, 11))
     with pytest.raises(PrunebenchError, match="does not match the dataset"):
         read_scores(path, expected_ids=np.arange(9))
+    subset = read_scores(path, expected_ids=np.array([4, 2]), allow_subset=True)
+    assert list(subset.ids) == [4, 2]
+    with pytest.raises(PrunebenchError, match="does not match the dataset"):
+        read_scores(path, expected_ids=np.array([4, 12]), allow_subset=True)
 
 
 def test_corrupt_missing_and_nan_files_rejected(tmp_path):

@@ -92,13 +92,15 @@ def _column_value(key: str, value):
     return "" if value is None else str(value)
 
 
-def read_scores(path: str | os.PathLike, expected_ids=None) -> ScoreTable:
+def read_scores(path: str | os.PathLike, expected_ids=None, *, allow_subset: bool = False) -> ScoreTable:
     """Read and check a score table.
 
     Raises :class:`PrunebenchError` (one line) when the file is missing or not parquet, misses a
     column, holds NaN/inf or duplicate ids, states another direction, or — given ``expected_ids``
     (the dataset's ids) — its ids are not exactly those ids. Rows are returned in the order of
-    ``expected_ids`` when given, else sorted by id.
+    ``expected_ids`` when given, else sorted by id. ``allow_subset=True`` accepts ``expected_ids``
+    that are a subset of the scored ids (e.g. a sweep's nested subsample of the scored train set)
+    and returns only their rows.
     """
     path = Path(path)
     if not path.is_file():
@@ -128,6 +130,9 @@ def read_scores(path: str | os.PathLike, expected_ids=None) -> ScoreTable:
     ids, scores = ids[order], scores[order]
     if expected_ids is not None:
         expected = np.asarray(expected_ids, dtype=np.int64)
+        if allow_subset and np.all(np.isin(expected, ids)):
+            keep = np.isin(ids, expected)
+            ids, scores = ids[keep], scores[keep]
         ids, scores = _align(path, ids, scores, expected)
     return ScoreTable(ids=ids, scores=scores, provenance=provenance)
 

@@ -19,6 +19,7 @@ from itertools import product
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from threadpoolctl import threadpool_limits
 
 from prunebench.seeding import derive_seed
 from prunebench.theory.simulate import simulate_point
@@ -74,10 +75,16 @@ def _curve_rows(task) -> list[dict]:
 
 
 def _run(function, tasks, workers: int) -> list:
+    """``function`` over ``tasks``, in ``workers`` processes; BLAS single-threaded (tiny matrices)."""
     if workers <= 1 or len(tasks) <= 1:
-        return [function(task) for task in tasks]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+        with threadpool_limits(1):
+            return [function(task) for task in tasks]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_blas) as pool:
         return list(pool.map(function, tasks))
+
+
+def _single_threaded_blas() -> None:
+    threadpool_limits(1)
 
 
 def theory_curves(cfg: dict, workers: int = 1) -> pd.DataFrame:
