@@ -29,8 +29,8 @@ from prunebench.data import load_dataset
 from prunebench.provenance import REPO_ROOT, code_version
 from prunebench.training import Callback, TrainConfig, build_model, resolve_device, train
 
-PROBE_RECIPE = dict(model="airbench", model_kwargs=dict(width="tiny"), epochs=8, batch_size=500, lr=0.4,
-                    momentum=0.85, weight_decay=5e-4, label_smoothing=0.2)
+PROBE_RECIPE = dict(model="airbench", model_kwargs=dict(width="tiny", stem_stride=2), epochs=3, batch_size=250,
+                    lr=0.37, momentum=0.85, weight_decay=0.0013, bias_lr_scale=64, label_smoothing=0.2)
 RESNET_RECIPE = dict(model="resnet18_cifar", batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
                      label_smoothing=0.1, whiten_init=False, warmup=0.15, warmup_start=0.1)
 

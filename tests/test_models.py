@@ -13,9 +13,9 @@ def test_builtins_are_registered():
     assert {"airbench", "resnet18_cifar"} <= set(list_models())
 
 
-@pytest.mark.parametrize("width", ["tiny", "small", "base", [8, 16, 16]])
-def test_airbench_shapes(width):
-    model = create_model("airbench", 7, width=width).eval()
+@pytest.mark.parametrize("width, stem_stride", [("tiny", 1), ("tiny", 2), ("small", 1), ("base", 1), ([8, 16, 16], 2)])
+def test_airbench_shapes(width, stem_stride):
+    model = create_model("airbench", 7, width=width, stem_stride=stem_stride).eval()
     x = torch.randn(2, 3, 32, 32)
     assert model(x).shape == (2, 7)
     assert embed(model, x).shape == (2, model.num_features)

@@ -4,7 +4,8 @@ Layout: frozen 2×2 patch-whitening conv (+ learnable bias) → GELU → three C
 (conv3×3 → maxpool2 → BN → GELU → conv3×3 → BN → GELU) → global max-pool → linear head scaled
 by ``1/9``. BatchNorm uses momentum 0.4 (airbench's 0.6 in its convention), eps 1e-12 and frozen
 scale; convs are dirac-initialised. ``base`` is airbench94's exact widths (94% on a GPU in ~10
-epochs); ``small``/``tiny`` are for CPUs.
+epochs); ``small``/``tiny`` are for CPUs, best with ``stem_stride=2`` (the whitening conv then
+patchifies 2×2 without loss, and every later layer runs at half the resolution: 4× fewer FLOPs).
 """
 
 from __future__ import annotations

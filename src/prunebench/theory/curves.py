@@ -12,6 +12,7 @@ Studies (the figures of Sorscher et al. 2022, §3 and SI A):
 
 from __future__ import annotations
 
+import ctypes
 import math
 from concurrent.futures import ProcessPoolExecutor
 from itertools import product
@@ -25,6 +26,7 @@ from prunebench.seeding import derive_seed
 from prunebench.theory.simulate import simulate_point
 from prunebench.theory.solver import solve_curve, solve_point
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt options
 CURVE_COLUMNS = ["study", "theta", "keep", "f", "alpha_tot", "alpha_prune", "eps", "kappa", "R", "rho", "method"]
 
 
@@ -75,16 +77,25 @@ def _curve_rows(task) -> list[dict]:
 
 
 def _run(function, tasks, workers: int) -> list:
-    """``function`` over ``tasks``, in ``workers`` processes; BLAS single-threaded (tiny matrices)."""
+    """``function`` over ``tasks`` in ``workers`` processes, each set up by :func:`_configure_process`."""
     if workers <= 1 or len(tasks) <= 1:
-        with threadpool_limits(1):
-            return [function(task) for task in tasks]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_blas) as pool:
+        _configure_process()
+        return [function(task) for task in tasks]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_configure_process) as pool:
         return list(pool.map(function, tasks))
 
 
-def _single_threaded_blas() -> None:
+def _configure_process() -> None:
+    """Single-threaded BLAS (the matrices are tiny), and glibc malloc thresholds raised to 256 MiB:
+    by default every freed quadrature temporary (~0.5 MB) goes back to the OS and its pages fault
+    in again on the next pass, which doubled the run time of the curves."""
     threadpool_limits(1)
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to tune
+        return
+    for option in (M_TRIM_THRESHOLD, M_MMAP_THRESHOLD):
+        libc.mallopt(option, 1 << 28)
 
 
 def theory_curves(cfg: dict, workers: int = 1) -> pd.DataFrame:
