@@ -11,10 +11,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even without `pip install -e`
 from prunebench.sweep.plan import BASELINE_KEEP, BASELINE_METRIC, RANDOM_METRIC, baseline_point, plan_points, sweep_settings
+from prunebench.sweep.point import point_config_hash
 
 SWEEP = sweep_settings(config)
 SWEEP_POINTS = plan_points(config) if config.get("sweep") else []
 SWEEP_RUNS = [f"{RESULTS}/runs/{point.relative_path()}" for point in SWEEP_POINTS]
+SWEEP_CONFIG_HASH = point_config_hash(config) if SWEEP_POINTS else ""  # a changed recipe reruns every point
 SWEEP_TARGETS = [f"{RESULTS}/sweep.parquet", f"{RESULTS}/sweep.csv"] if SWEEP_POINTS else []
 
 
@@ -57,6 +59,7 @@ rule sweep_point:
         seed=r"\d+",
     params:
         options=sweep_point_options,
+        config_hash=SWEEP_CONFIG_HASH,
     threads: SWEEP["threads"]
     resources:
         **sweep_resources(),

@@ -146,8 +146,9 @@ def plot_frontier(sweep, scaling, protocol: str, metric: str, tag: str):
             ax.annotate(f"{row.fraction_kept:g}", (row.n_kept, row.test_error), fontsize=6,
                         xytext=(2, 3), textcoords="offset points", color=styles[keep])
         fit = _frontier_summary(scaling, protocol, name, keep)
-        if fit and fit.get("best"):
-            _draw_fit(ax, fit, fit["best"], frontier["n_kept"], f"  fit: {fit['best']}", color=styles[keep])
+        if fit:  # the selected family, or the power law when too few points select none
+            family = fit.get("best") or "power_law"
+            _draw_fit(ax, fit, family, frontier["n_kept"], f"  fit: {family}", color=styles[keep])
     _log_axes(ax, "Pareto frontier over f vs the f = 1 power law")
     ax.legend(fontsize=7)
     fig.suptitle(f"{tag}; numbers on points = fraction kept f; {DIRECTION_NOTE}", fontsize=8)

@@ -42,6 +42,14 @@ def train_recipe(config: dict) -> dict:
     return {**(config.get("probe") or {}), **(sweep_settings(config)["train"] or {})}
 
 
+def point_config_hash(config: dict) -> str:
+    """Hash of every setting a point's result depends on (seed, data, training recipe, selection,
+    test subset); the workflow reruns the points when it changes."""
+    settings = sweep_settings(config)
+    return config_hash({"seed": config["seed"], "data": config.get("data"), "recipe": train_recipe(config),
+                        "selection": selection_choice(config), "test_size": settings["test_size"]})
+
+
 def selection_choice(config: dict) -> dict:
     """Selection settings of the sweep: ``sweep.class_balance``/``sweep.selection_rule`` override
     the ``selection`` section (class balance 0.5, the paper's ratio, and rule topk by default)."""
@@ -227,7 +235,7 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
         "device": device,
         "threads": threads,
         "host": platform.node(),
-        "config_hash": config_hash({k: config.get(k) for k in ("seed", "data", "probe", "sweep", "selection")}),
+        "config_hash": point_config_hash(config),
         "code_version": code_version(),
     }
 
