@@ -348,7 +348,7 @@ def _grid_start(f: float, keep: str, theta: float, alpha: float, full: bool = Fa
     """A cold start (log ε, ψ, κ) from coarse quadrature: coordinate search (ε at ψ = 0, then ψ, then
     ε and ψ again), or with ``full`` the best point of a 16 × 13 grid."""
     quad = FieldQuadrature(f, keep, theta, N_Z_COARSE, N_ETA_COARSE)
-    log_eps_axis, psi_axis = np.linspace(math.log(1e-5), math.log(0.49), 16), np.linspace(-1.4, 1.4, 13)
+    log_eps_axis, psi_axis = np.linspace(math.log(1e-7), math.log(0.49), 18), np.linspace(-1.4, 1.4, 13)
     if full:
         log_eps, psi = (a.ravel() for a in np.meshgrid(log_eps_axis, psi_axis))
         kappas = _coarse_kappa(quad, alpha, log_eps, psi)
@@ -390,14 +390,16 @@ def _ascend(quad: FieldQuadrature, alpha: float, start: np.ndarray, max_iter: in
     """
     p, kappa = np.asarray(start[:2], float), float(start[2])
     h = 1e-5
-    for _ in range(max_iter):
+    for iteration in range(max_iter):
         stencil = np.vstack([p, p + [h, 0.0], p + [0.0, h]])
         kappas, gradients = _kappa_gradient(quad, alpha, stencil, kappa)
         kappa, gradient = kappas[0], gradients[0]
         hessian = (gradients[1:] - gradient).T / h
         hessian = 0.5 * (hessian + hessian.T)
         step = _ascent_direction(gradient, hessian)
-        if np.all(np.abs(step) <= step_tol * (1.0 + np.abs(p))):
+        small_step = np.all(np.abs(step) <= step_tol * (1.0 + np.abs(p)))
+        noise_floor = iteration >= 10 and abs(gradient @ step) <= 1e-12 * abs(kappa)  # gain below round-off
+        if small_step or noise_floor:
             return np.array([*p, kappa])
         trial = _line_search(quad, alpha, p, kappa, step)
         if trial is None:  # no ascent left at quadrature round-off: converged if the step is small

@@ -58,7 +58,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     eval_every: int = 0  # evaluate on the test set every k epochs (0 = only at the end)
     threads: int | None = None  # torch.set_num_threads during training (None = leave as is)
-    deterministic: bool = True  # torch.use_deterministic_algorithms on the CPU
+    deterministic: bool = True  # CUDA: deterministic kernels, no cudnn.benchmark (the CPU is deterministic at fixed threads)
     channels_last: bool = True  # NHWC activations: faster convs on CPU (oneDNN) and GPU
     bf16: bool = False  # bfloat16 autocast (CUDA only; the CPU always trains in float32)
     progress: bool = True  # tqdm bar (only shown on a terminal)

@@ -68,19 +68,24 @@ def build_model(cfg: TrainConfig | dict, num_classes: int, seed: int) -> nn.Modu
 
 @contextlib.contextmanager
 def training_context(cfg: TrainConfig, device: torch.device):
-    """Fix threads and deterministic algorithms for the run, restoring the previous settings."""
+    """Fix threads (and, on CUDA, deterministic kernels) for the run, restoring the previous settings.
+
+    On the CPU a fixed thread count already makes every kernel this loop uses deterministic (the
+    tests check bit-identical reruns); ``torch.use_deterministic_algorithms`` is left off there
+    because enabling it imports torch._inductor, about 4 s per process, paid by every sweep job.
+    """
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if device.type == "cpu" and cfg.deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    elif device.type == "cuda":
+    if device.type == "cuda":
+        torch.use_deterministic_algorithms(cfg.deterministic, warn_only=True)
         torch.backends.cudnn.benchmark = not cfg.deterministic
     try:
         yield
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
+        if device.type == "cuda":
+            torch.use_deterministic_algorithms(deterministic)
 
 
 def images_on_device(dataset: ImageDataset, device: torch.device) -> torch.Tensor:
