@@ -381,7 +381,7 @@ def _kappa_gradient(quad: FieldQuadrature, alpha: float, p: np.ndarray, kappa_st
     return kappa, gradient
 
 
-def _ascend(quad: FieldQuadrature, alpha: float, start: np.ndarray, max_iter: int = 60,
+def _ascend(quad: FieldQuadrature, alpha: float, start: np.ndarray, max_iter: int = 200,
             step_tol: float = 1e-8) -> np.ndarray | None:
     """Maximise κ(log ε, ψ) by Newton ascent (exact gradient, finite-difference Hessian) with
     backtracking on κ; gradient ascent where the Hessian is not negative definite.
@@ -429,7 +429,9 @@ def _line_search(quad, alpha, p, kappa, step):
 
 
 def _in_domain(p) -> bool:
-    return bool(np.all(np.isfinite(p)) and math.log(EPS_MIN) <= p[0] <= math.log(EPS_MAX) and abs(p[1]) < 1.56)
+    """ε in range; ψ is free: ψ and π − ψ are the same student (σ → −σ), so a maximum with σ = 0
+    (J in the teacher–probe plane, Λ = 0) is an interior point at ψ = ±π/2."""
+    return bool(np.all(np.isfinite(p)) and math.log(EPS_MIN) <= p[0] <= math.log(EPS_MAX))
 
 
 def solve_general(alpha: float, f: float, keep: str, theta: float, guess=None) -> tuple[np.ndarray, str]:
@@ -500,5 +502,5 @@ def _extrapolate(points: list[TheoryPoint], alpha_tot: float):
     t = math.log(alpha_tot / points[-1].alpha_tot) / math.log(points[-1].alpha_tot / points[-2].alpha_tot)
     guess = last + min(t, 1.0) * (last - previous)
     guess[0] = min(guess[0], math.log(0.45))
-    guess[1] = float(np.clip(guess[1], -1.5, 1.5))
+    guess[1] = float(np.clip(guess[1], -math.pi / 2, math.pi / 2))
     return guess
