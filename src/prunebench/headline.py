@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from prunebench.errors import PrunebenchError
+from prunebench.scaling.analysis import json_safe
 from prunebench.sweep.plan import BASELINE_METRIC, RANDOM_METRIC, format_fraction
 
 HEADLINE_PATH = Path("results") / "headline.json"
@@ -54,15 +55,7 @@ def _entry(name, scale, value, tolerance, units, description, command, detail=No
 
 def _plain(value):
     """JSON-ready: numpy → Python, NaN → None, floats rounded to 6 significant digits."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float):
-        return None if not math.isfinite(value) else float(f"{value:.6g}")
-    return value
+    return json_safe(value, digits=6)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -105,16 +105,19 @@ def analyse_sweep(sweep: pd.DataFrame, *, criterion: str = "bic", n_boot: int = 
     return json_safe(summary)
 
 
-def json_safe(value):
-    """NaN/inf → None and numpy scalars → Python, recursively (strict JSON)."""
+def json_safe(value, digits: int | None = None):
+    """NaN/inf → None and numpy scalars → Python, recursively (strict JSON); floats rounded to
+    ``digits`` significant digits when given."""
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
+        return [json_safe(v, digits) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            return None
+        return float(f"{value:.{digits}g}") if digits else value
     return value
 
 
