@@ -29,8 +29,17 @@ from prunebench.data import load_dataset
 from prunebench.provenance import REPO_ROOT, code_version
 from prunebench.training import Callback, TrainConfig, build_model, resolve_device, train
 
-PROBE_RECIPE = dict(model="airbench", model_kwargs=dict(width="tiny", stem_stride=2), epochs=3, batch_size=250,
-                    lr=0.37, momentum=0.85, weight_decay=0.0013, bias_lr_scale=64, label_smoothing=0.2)
+PROBE_PRESETS = {
+    # 2 CPU cores: airbench's tiny width (147k params), progressive resizing 16 → 32 px, the whitening
+    # bias frozen after 3 epochs (backprop then skips the first conv's input gradient), TTA level 2.
+    "cpu": dict(model="airbench", model_kwargs=dict(width="tiny", stem_stride=1), epochs=11, batch_size=250,
+                lr=0.37, momentum=0.85, weight_decay=0.0013, bias_lr_scale=64, label_smoothing=0.2,
+                whiten_bias_epochs=3, tta=2, progressive_resize=dict(min_res=16, start=0.4, end=0.85)),
+    # GPU: airbench94 (Jordan 2024) — base width (2.0M params), batch 1024, 9.9 epochs, bf16, TTA level 2.
+    "gpu": dict(model="airbench", model_kwargs=dict(width="base"), epochs=9.9, batch_size=1024, lr=1.47,
+                momentum=0.85, weight_decay=0.0013, bias_lr_scale=64, label_smoothing=0.2, whiten_bias_epochs=3,
+                tta=2, bf16=True, warmup=0.23),
+}
 RESNET_RECIPE = dict(model="resnet18_cifar", batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
                      label_smoothing=0.1, whiten_init=False, warmup=0.15, warmup_start=0.1)
 
@@ -38,6 +47,8 @@ RESNET_RECIPE = dict(model="resnet18_cifar", batch_size=128, lr=0.1, momentum=0.
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="probe,resnet18", help="comma list of: probe, resnet18")
+    parser.add_argument("--preset", choices=["auto", *PROBE_PRESETS], default="auto",
+                        help="probe recipe (auto: gpu on CUDA, else cpu)")
     parser.add_argument("--probe-width", default=None, help="airbench width preset or w1,w2,w3")
     parser.add_argument("--probe-epochs", type=float, default=None)
     parser.add_argument("--probe-lr", type=float, default=None)
@@ -61,8 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def probe_config(args) -> TrainConfig:
-    recipe = dict(PROBE_RECIPE, **json.loads(args.probe_extra))
+def probe_config(args, device) -> TrainConfig:
+    preset = args.preset if args.preset != "auto" else ("gpu" if device.type == "cuda" else "cpu")
+    recipe = dict(PROBE_PRESETS[preset], **json.loads(args.probe_extra))
     if args.probe_width:
         width = args.probe_width
         recipe["model_kwargs"] = dict(recipe["model_kwargs"], width=[int(w) for w in width.split(",")] if "," in width else width)
@@ -144,7 +156,7 @@ def main(argv=None) -> int:
     rows = []
     for name in args.models.split(","):
         if name == "probe":
-            rows.append(run_model("airbench-probe", probe_config(args), train_set, test_set, device, args))
+            rows.append(run_model("airbench-probe", probe_config(args, device), train_set, test_set, device, args))
         elif name == "resnet18":
             cfg = TrainConfig.from_dict(dict(RESNET_RECIPE, threads=args.threads, epochs=args.resnet_epochs or 1,
                                              eval_every=1 if args.curve else 0, tta=False))

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from prunebench.data import ImageDataset, content_checksum
+from prunebench.data import ImageDataset, content_checksum, normalize
 from prunebench.errors import PrunebenchError
 from prunebench.provenance import REPO_ROOT
 from prunebench.training import (
-    Callback, RecordStats, TrainConfig, build_model, embed_dataset, lr_factor, predict, train,
+    Callback, ProgressiveResize, RecordStats, TrainConfig, build_model, embed_dataset, lr_factor, predict, train,
 )
 
 TINY = dict(model="airbench", model_kwargs=dict(width=[8, 16, 16]), epochs=3, batch_size=64, lr=0.2, threads=1,
@@ -152,6 +152,69 @@ def test_predict_and_embed_shapes(data):
     assert predict(model, test_set, batch_size=33, tta=True).shape == (100, 4)
     assert embed_dataset(model, test_set, batch_size=33).shape == (100, 16)
     assert model.training  # predict restores the mode
+
+
+def test_tta_levels_average_the_documented_views(data):
+    train_set, test_set = data
+    model = run(train_set, cfg={**TINY, "epochs": 1}).model.eval()
+    plain, mirror, shifted = (predict(model, test_set, tta=level) for level in (0, 1, 2))
+    x = normalize(torch.from_numpy(test_set.images), test_set.channel_stats)
+    with torch.no_grad():
+        both = lambda v: 0.5 * (model(v) + model(v.flip(-1)))  # noqa: E731
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        mirrored = both(x)
+        expected = 0.5 * mirrored + 0.25 * (both(padded[..., :16, :16]) + both(padded[..., 2:, 2:]))
+    np.testing.assert_allclose(mirror, mirrored.numpy(), atol=1e-5)
+    np.testing.assert_allclose(shifted, expected.numpy(), atol=1e-5)
+    assert not np.allclose(plain, mirror) and not np.allclose(mirror, shifted)
+    with pytest.raises(PrunebenchError, match="tta"):
+        TrainConfig.from_dict({"tta": 3})
+
+
+def test_progressive_resize_ramps_to_full_resolution(data):
+    ramp = ProgressiveResize(min_res=16, start=0.25, end=0.75, multiple=4)
+    sides = [ramp.resolution(step, 100, 32) for step in range(101)]
+    assert sides[0] == sides[25] == 16 and sides[75] == sides[100] == 32
+    assert sides == sorted(sides) and all(side % 4 == 0 for side in sides)
+    assert ProgressiveResize().resolution(0, 100, 32) == 32  # off by default
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            if self.training:
+                seen.append(x.shape[-1])
+            return self.net(x)
+
+    train_set, _ = data  # 16×16 images, 4 steps an epoch
+    cfg = TrainConfig.from_dict({**TINY, "progressive_resize": {"min_res": 12, "end": 0.5}})
+    train(Spy(build_model(cfg, train_set.num_classes, seed=0)), train_set, cfg, seed=0)
+    assert seen[0] == 12 and seen[-1] == 16 and seen == sorted(seen)
+    with pytest.raises(PrunebenchError, match="progressive_resize"):
+        TrainConfig.from_dict({"progressive_resize": {"min_res": 8, "start": 0.9, "end": 0.5}})
+
+
+def test_whitening_bias_freezes_after_its_epochs(data):
+    train_set, _ = data
+
+    class BiasTrace(Callback):
+        def __init__(self):
+            self.biases = []
+
+        def on_train_start(self, model, train_set):
+            self.biases.append(model.whiten.bias.detach().clone())
+
+        def on_epoch_end(self, epoch, stats, model):
+            self.biases.append(model.whiten.bias.detach().clone())
+
+    trace = BiasTrace()
+    run(train_set, cfg={**TINY, "whiten_bias_epochs": 1}, callbacks=[trace])
+    initial, after_first, *later = trace.biases
+    assert not torch.equal(initial, after_first)  # trained during epoch 0
+    assert all(torch.equal(after_first, bias) for bias in later)  # frozen afterwards
 
 
 def test_train_config_rejects_unknown_keys():

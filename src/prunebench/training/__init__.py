@@ -8,12 +8,12 @@ Typical use::
 """
 
 from prunebench.training.callbacks import Callback, EpochStats, RecordStats
-from prunebench.training.config import Augmentation, TrainConfig
+from prunebench.training.config import Augmentation, ProgressiveResize, TrainConfig
 from prunebench.training.loop import (
     TrainResult, accuracy, build_model, embed_dataset, lr_factor, predict, resolve_device, train,
 )
 
 __all__ = [
-    "Augmentation", "Callback", "EpochStats", "RecordStats", "TrainConfig", "TrainResult", "accuracy", "build_model",
+    "Augmentation", "Callback", "ProgressiveResize", "EpochStats", "RecordStats", "TrainConfig", "TrainResult", "accuracy", "build_model",
     "embed_dataset", "lr_factor", "predict", "resolve_device", "train",
 ]

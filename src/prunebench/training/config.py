@@ -29,6 +29,39 @@ class Augmentation:
 
 
 @dataclass(frozen=True)
+class ProgressiveResize:
+    """Progressive resizing (fast.ai/FFCV): train early steps on downscaled images.
+
+    The side length grows linearly from ``min_res`` at fraction ``start`` of the steps to the full
+    image size at fraction ``end``, rounded down to a multiple of ``multiple`` pixels; images are
+    resized with antialiased bilinear interpolation after augmentation. ``min_res: 0`` = off.
+    """
+
+    min_res: int = 0
+    start: float = 0.0
+    end: float = 0.75
+    multiple: int = 4
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "ProgressiveResize":
+        values = dict(values or {})
+        _reject_unknown(values, cls, "probe.progressive_resize")
+        config = cls(**values)
+        if config.min_res < 0 or config.multiple < 1 or not 0 <= config.start <= config.end <= 1:
+            raise PrunebenchError("probe.progressive_resize needs min_res >= 0, multiple >= 1 and 0 <= start <= end <= 1")
+        return config
+
+    def resolution(self, step: int, total_steps: int, full: int) -> int:
+        """Side length for ``step`` of ``total_steps`` (``full`` when off or past ``end``)."""
+        if not self.min_res or self.min_res >= full:
+            return full
+        progress = step / max(total_steps, 1)
+        ramp = 1.0 if progress >= self.end else max(0.0, progress - self.start) / max(self.end - self.start, 1e-12)
+        side = self.min_res + ramp * (full - self.min_res)
+        return min(full, max(self.multiple, int(side) // self.multiple * self.multiple))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything the training loop needs, with the fast-probe defaults.
 
@@ -52,9 +85,11 @@ class TrainConfig:
     warmup: float = 0.2  # fraction of all steps spent warming up (onecycle)
     warmup_start: float = 0.2  # onecycle starts at this fraction of lr
     augmentation: Augmentation = field(default_factory=Augmentation)
+    progressive_resize: ProgressiveResize = field(default_factory=ProgressiveResize)
     whiten_init: bool = True  # init a model's whitening layer (if it has one) from training patches
     whiten_samples: int = 5000
-    tta: bool = True  # average logits over the image and its mirror at evaluation
+    whiten_bias_epochs: float | None = None  # freeze the whitening bias after this many epochs (airbench: 3; None = never)
+    tta: bool | int = True  # test-time augmentation level: 0/false none, 1/true +mirror, 2 +1-px shifts
     eval_batch_size: int = 1000
     eval_every: int = 0  # evaluate on the test set every k epochs (0 = only at the end)
     threads: int | None = None  # torch.set_num_threads during training (None = leave as is)
@@ -69,6 +104,7 @@ class TrainConfig:
         values = dict(values or {})
         _reject_unknown(values, cls, "probe")
         values["augmentation"] = Augmentation.from_dict(values.get("augmentation"))
+        values["progressive_resize"] = ProgressiveResize.from_dict(values.get("progressive_resize"))
         values["model_kwargs"] = dict(values.get("model_kwargs") or {})
         config = cls(**values)
         config.check()
@@ -90,6 +126,8 @@ class TrainConfig:
             raise PrunebenchError("probe.epochs and probe.batch_size must be positive")
         if not 0 <= self.warmup < 1:
             raise PrunebenchError("probe.warmup is a fraction of the steps in [0, 1)")
+        if int(self.tta) not in (0, 1, 2):
+            raise PrunebenchError(f"probe.tta must be true/false or a level 0, 1 or 2 (got {self.tta!r})")
 
 
 def _reject_unknown(values: dict, cls, section: str) -> None:

@@ -178,14 +178,35 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, d
 # Training
 # ----------------------------------------------------------------------------------------------
 
-def prepare_batch(images_u8: torch.Tensor, positions: torch.Tensor, flips, shifts, cfg: TrainConfig, stats):
-    """Gather, normalise and augment one batch (all on the device)."""
+def prepare_batch(images_u8: torch.Tensor, positions: torch.Tensor, flips, shifts, cfg: TrainConfig, stats,
+                  resolution: int | None = None):
+    """Gather, normalise and augment one batch (all on the device), downscaled to ``resolution``."""
     batch = normalize(images_u8[positions], stats)
     aug = cfg.augmentation
     if aug.flip:
         batch = flip_batch(batch, flips)
     batch = translate_batch(batch, shifts, aug.translate, aug.pad_mode)
+    if resolution is not None and resolution != batch.shape[-1]:
+        batch = F.interpolate(batch, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
     return batch.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+
+
+def whiten_bias_steps(cfg: TrainConfig, num_examples: int) -> float:
+    """Steps during which the whitening bias trains (``cfg.whiten_bias_epochs``; inf = always)."""
+    if cfg.whiten_bias_epochs is None:
+        return math.inf
+    return cfg.whiten_bias_epochs * math.ceil(num_examples / cfg.batch_size)
+
+
+def set_whiten_bias_trainable(model: nn.Module, trainable: bool) -> None:
+    """airbench's speed trick: once the whitening bias is frozen, nothing needs the input gradient
+    of the first conv block, so autograd skips that (the most expensive, full-resolution) dgrad."""
+    whiten = getattr(model, "whiten", None)
+    bias = getattr(whiten, "bias", None)
+    if isinstance(bias, nn.Parameter) and bias.requires_grad != trainable:
+        bias.requires_grad_(trainable)
+        if not trainable:
+            bias.grad = None
 
 
 def autocast(cfg: TrainConfig, device: torch.device):
@@ -207,8 +228,10 @@ def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: i
             break
         cpu_positions = order[start:start + cfg.batch_size]
         positions = cpu_positions.to(device)
+        set_whiten_bias_trainable(model, step < whiten_bias_steps(cfg, len(labels)))
+        resolution = cfg.progressive_resize.resolution(step, total_steps, images_u8.shape[-1])
         inputs = prepare_batch(images_u8, positions, flips[cpu_positions].to(device),
-                               shifts[cpu_positions].to(device), cfg, channel_stats)
+                               shifts[cpu_positions].to(device), cfg, channel_stats, resolution)
         targets = labels[positions]
         with autocast(cfg, device):
             logits = model(inputs)
@@ -343,12 +366,29 @@ def _map_batches(fn, model: nn.Module, dataset: ImageDataset, device, batch_size
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), dtype=np.float32)
 
 
-def predict(model: nn.Module, dataset: ImageDataset, *, device="cpu", batch_size: int = 1000, tta: bool = False,
+def predict(model: nn.Module, dataset: ImageDataset, *, device="cpu", batch_size: int = 1000, tta: bool | int = False,
             bf16: bool = False, channels_last: bool = False) -> np.ndarray:
-    """Logits (float32 N×C) in dataset order, no augmentation (``tta``: mean with the mirror image)."""
-    def forward(net, x):
+    """Logits (float32 N×C) in dataset order. ``tta`` level (airbench's): 0/False none; 1/True mean
+    with the mirror image; 2 also averages the mirrored pair of two 1-pixel diagonal translations
+    (reflect padding), weighted ½ untranslated + ½ translated."""
+    level = int(tta)
+    if level not in (0, 1, 2):
+        raise PrunebenchError(f"tta level must be 0, 1 or 2 (or true/false), got {tta!r}")
+
+    def mirrored(net, x):
         logits = net(x)
-        return 0.5 * (logits + net(x.flip(-1))) if tta else logits
+        return 0.5 * (logits + net(x.flip(-1))) if level >= 1 else logits
+
+    def forward(net, x):
+        logits = mirrored(net, x)
+        if level < 2:
+            return logits
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        shifted = [padded[..., :h, :w], padded[..., 2:h + 2, 2:w + 2]]
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        translated = sum(mirrored(net, view.contiguous(memory_format=layout)) for view in shifted) / 2
+        return 0.5 * logits + 0.5 * translated
 
     return _map_batches(forward, model, dataset, device, batch_size, channels_last, bf16)
 
