@@ -1,9 +1,11 @@
 """Throughput and time-to-accuracy of the fast probe and of ResNet-18, side by side, on full CIFAR-10.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_probe.py                 # probe + resnet18, defaults
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_probe.py --models probe --probe-epochs 8 --curve
+    .venv/bin/python benchmarks/bench_probe.py                   # probe (cpu/gpu preset by device) + resnet18
+    .venv/bin/python benchmarks/bench_probe.py --models probe --probe-epochs 6 --curve
+    .venv/bin/python benchmarks/bench_probe.py --preset gpu      # airbench94 recipe (run it on a GPU)
 
-Each model trains on all 50,000 training images and is tested on all 10,000 test images (flip TTA).
+Each model trains on all 50,000 training images; the probe is tested on all 10,000 test images with
+its preset's TTA (level 2: mirror + 1-px translations, as airbench94).
 The probe runs its epoch budget; ResNet-18 (slow on a CPU) gets a time budget: its throughput is
 measured on a few steps, then it trains for the number of steps that fit the budget (the schedule
 is fitted to those steps, so the reported accuracy is an honest "accuracy after T seconds").
@@ -30,9 +32,10 @@ from prunebench.provenance import REPO_ROOT, code_version
 from prunebench.training import Callback, TrainConfig, build_model, resolve_device, train
 
 PROBE_PRESETS = {
-    # 2 CPU cores: airbench's tiny width (147k params), progressive resizing 16 → 32 px, the whitening
-    # bias frozen after 3 epochs (backprop then skips the first conv's input gradient), TTA level 2.
-    "cpu": dict(model="airbench", model_kwargs=dict(width="tiny", stem_stride=1), epochs=11, batch_size=250,
+    # 2 CPU cores: airbench's conv net at widths 32-64-192 (517k params), progressive resizing
+    # 16 → 32 px, the whitening bias frozen after 3 epochs (backprop then skips the first conv's
+    # input gradient), TTA level 2. Tuning runs: results/benchmarks/probe_tuning.jsonl.
+    "cpu": dict(model="airbench", model_kwargs=dict(width=[32, 64, 192], stem_stride=1), epochs=8, batch_size=250,
                 lr=0.37, momentum=0.85, weight_decay=0.0013, bias_lr_scale=64, label_smoothing=0.2,
                 whiten_bias_epochs=3, tta=2, progressive_resize=dict(min_res=16, start=0.4, end=0.85)),
     # GPU: airbench94 (Jordan 2024) — base width (2.0M params), batch 1024, 9.9 epochs, bf16, TTA level 2.
