@@ -14,6 +14,6 @@ from prunebench.training.loop import (
 )
 
 __all__ = [
-    "Augmentation", "Callback", "ProgressiveResize", "EpochStats", "RecordStats", "TrainConfig", "TrainResult", "accuracy", "build_model",
+    "Augmentation", "Callback", "EpochStats", "ProgressiveResize", "RecordStats", "TrainConfig", "TrainResult", "accuracy", "build_model",
     "embed_dataset", "lr_factor", "predict", "resolve_device", "train",
 ]

@@ -126,8 +126,14 @@ class TrainConfig:
             raise PrunebenchError("probe.epochs and probe.batch_size must be positive")
         if not 0 <= self.warmup < 1:
             raise PrunebenchError("probe.warmup is a fraction of the steps in [0, 1)")
-        if int(self.tta) not in (0, 1, 2):
-            raise PrunebenchError(f"probe.tta must be true/false or a level 0, 1 or 2 (got {self.tta!r})")
+        tta_level(self.tta)
+
+
+def tta_level(tta: bool | int) -> int:
+    """The test-time augmentation level of ``probe.tta`` (false/true are levels 0/1)."""
+    if int(tta) not in (0, 1, 2):
+        raise PrunebenchError(f"probe.tta must be true/false or a level 0, 1 or 2 (got {tta!r})")
+    return int(tta)
 
 
 def _reject_unknown(values: dict, cls, section: str) -> None:

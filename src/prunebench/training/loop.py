@@ -28,7 +28,7 @@ from prunebench.provenance import config_hash
 from prunebench.seeding import derive_seed
 from prunebench.training.augment import draw_epoch_augmentation, flip_batch, translate_batch
 from prunebench.training.callbacks import EpochStats
-from prunebench.training.config import TrainConfig
+from prunebench.training.config import TrainConfig, tta_level
 
 
 @dataclass
@@ -222,13 +222,14 @@ def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: i
     order = torch.randperm(len(labels), generator=generator)
     flips, shifts = draw_epoch_augmentation(len(labels), cfg.augmentation.translate, generator)
     model.train()
+    whiten_bias_last_step = whiten_bias_steps(cfg, len(labels))
     loss_sum, correct_sum, seen = 0.0, 0, 0
     for start in range(0, len(order), cfg.batch_size):
         if step >= total_steps:
             break
         cpu_positions = order[start:start + cfg.batch_size]
         positions = cpu_positions.to(device)
-        set_whiten_bias_trainable(model, step < whiten_bias_steps(cfg, len(labels)))
+        set_whiten_bias_trainable(model, step < whiten_bias_last_step)
         resolution = cfg.progressive_resize.resolution(step, total_steps, images_u8.shape[-1])
         inputs = prepare_batch(images_u8, positions, flips[cpu_positions].to(device),
                                shifts[cpu_positions].to(device), cfg, channel_stats, resolution)
@@ -371,9 +372,7 @@ def predict(model: nn.Module, dataset: ImageDataset, *, device="cpu", batch_size
     """Logits (float32 N×C) in dataset order. ``tta`` level (airbench's): 0/False none; 1/True mean
     with the mirror image; 2 also averages the mirrored pair of two 1-pixel diagonal translations
     (reflect padding), weighted ½ untranslated + ½ translated."""
-    level = int(tta)
-    if level not in (0, 1, 2):
-        raise PrunebenchError(f"tta level must be 0, 1 or 2 (or true/false), got {tta!r}")
+    level = tta_level(tta)
 
     def mirrored(net, x):
         logits = net(x)
