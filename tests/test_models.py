@@ -50,6 +50,15 @@ def test_unknown_names_fail_clearly():
         create_model("no_such_net", 10)
     with pytest.raises(PrunebenchError, match="unknown airbench width"):
         create_model("airbench", 10, width="huge")
+    with pytest.raises(PrunebenchError, match="unknown airbench activation"):
+        create_model("airbench", 10, activation="swish")
+
+
+def test_airbench_activation_option():
+    relu = create_model("airbench", 10, width="tiny", activation="relu")
+    assert any(isinstance(m, torch.nn.ReLU) for m in relu.modules())
+    assert not any(isinstance(m, torch.nn.GELU) for m in relu.modules())
+    assert relu(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
 def test_register_model_adds_a_name():

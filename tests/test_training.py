@@ -146,6 +146,60 @@ def test_onecycle_and_linear_schedules():
     assert lr_factor(0, 10, linear) == 1 and lr_factor(5, 10, linear) == 0.5
 
 
+def test_schedules_end_at_lr_end():
+    airbench = TrainConfig(schedule="onecycle", warmup=0.23, warmup_start=0.2, lr_end=0.07)
+    assert lr_factor(0, 100, airbench) == pytest.approx(0.2)
+    assert lr_factor(23, 100, airbench) == pytest.approx(1.0)
+    assert lr_factor(100, 100, airbench) == pytest.approx(0.07)
+    assert lr_factor(5, 10, TrainConfig(schedule="linear", lr_end=0.5)) == pytest.approx(0.75)
+
+
+def test_alternating_flip_mirrors_each_example_once_per_two_epochs():
+    from prunebench.training.loop import epoch_augmentation
+
+    cfg = TrainConfig.from_dict({"augmentation": {"flip": "alternate"}})
+    flips = [epoch_augmentation(1000, cfg, seed=3, epoch=e)[1] for e in range(3)]
+    assert torch.equal(flips[0], ~flips[1]) and torch.equal(flips[0], flips[2])
+    assert 400 < int(flips[0].sum()) < 600
+    assert torch.equal(flips[0], epoch_augmentation(1000, cfg, seed=3, epoch=0)[1])
+    assert not torch.equal(flips[0], epoch_augmentation(1000, cfg, seed=4, epoch=0)[1])
+    random_cfg = TrainConfig()  # per-epoch coins: order and shifts are the same draws in both modes
+    order, random_flips, shifts, _ = epoch_augmentation(1000, random_cfg, seed=3, epoch=1)
+    alt_order, _, alt_shifts, _ = epoch_augmentation(1000, cfg, seed=3, epoch=1)
+    assert torch.equal(order, alt_order) and torch.equal(shifts, alt_shifts)
+    assert not torch.equal(random_flips, ~flips[0])
+
+
+def test_lookahead_update_is_an_ema_copied_back():
+    from prunebench.training.config import Lookahead
+    from prunebench.training.lookahead import lookahead_decay, lookahead_update
+
+    model = torch.nn.Linear(2, 1)
+    averages = {}
+    lookahead_update(model, averages, 0.5)  # first call snapshots
+    start = model.weight.detach().clone()
+    assert torch.equal(averages["weight"], start)
+    with torch.no_grad():
+        model.weight.add_(2.0)
+    lookahead_update(model, averages, 0.75)
+    torch.testing.assert_close(model.weight, start + 0.5)  # 0.75·θ̄ + 0.25·(θ̄ + 2)
+    assert torch.equal(averages["weight"], model.weight)
+    cfg = Lookahead(every=5, decay_base=0.95, decay_pow=3)
+    assert lookahead_decay(cfg, 50, 100) == pytest.approx(0.95 ** 5 * 0.125)
+
+
+def test_lookahead_changes_training_and_resumes_exactly(data, tmp_path):
+    train_set, _ = data
+    cfg = {**TINY, "lookahead": {"every": 2, "start_epochs": 1}}
+    reference = run(train_set, cfg=cfg)
+    assert not state_equal(reference.model, run(train_set).model)
+    checkpoint = tmp_path / "probe.pt"
+    with pytest.raises(Interrupt):
+        run(train_set, cfg=cfg, checkpoint_path=checkpoint, callbacks=[StopAfter(epoch=2)])
+    resumed = run(train_set, cfg=cfg, checkpoint_path=checkpoint)  # the averages come back from epoch 1
+    assert state_equal(reference.model, resumed.model)
+
+
 def test_predict_and_embed_shapes(data):
     train_set, test_set = data
     model = run(train_set, cfg={**TINY, "epochs": 1}).model
@@ -197,6 +251,36 @@ def test_progressive_resize_ramps_to_full_resolution(data):
         TrainConfig.from_dict({"progressive_resize": {"min_res": 8, "start": 0.9, "end": 0.5}})
 
 
+def test_random_crops_cut_unpadded_windows(data):
+    from prunebench.training.augment import crop_batch
+    from prunebench.training.loop import epoch_augmentation
+
+    images = torch.arange(2 * 1 * 5 * 5, dtype=torch.float32).view(2, 1, 5, 5)
+    crops = crop_batch(images, torch.tensor([[0, 0], [2, 1]]), 3, 3)
+    assert torch.equal(crops[0], images[0, :, 0:3, 0:3]) and torch.equal(crops[1], images[1, :, 2:5, 1:4])
+    cfg = TrainConfig.from_dict({"augmentation": {"translate": 0, "crop": 28}})
+    offsets = epoch_augmentation(5000, cfg, seed=0, epoch=0, side=32)[3]
+    assert offsets.min() == 0 and offsets.max() == 4  # every window lies inside the 32-px image
+    with pytest.raises(PrunebenchError, match="crop .* exceeds"):
+        epoch_augmentation(10, TrainConfig.from_dict({"augmentation": {"crop": 40}}), seed=0, epoch=0, side=32)
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            seen.append((self.training, x.shape[-1]))
+            return self.net(x)
+
+    train_set, test_set = data  # 16×16 images: trains on 12×12 crops, tests on full images
+    cfg = TrainConfig.from_dict({**TINY, "augmentation": {"translate": 0, "crop": 12}, "tta": 0})
+    result = train(Spy(build_model(cfg, train_set.num_classes, seed=0)), train_set, cfg, seed=0, test_set=test_set)
+    assert {side for training, side in seen if training} == {12} and {side for training, side in seen if not training} == {16}
+    assert result.test_accuracy is not None
+
+
 def test_whitening_bias_freezes_after_its_epochs(data):
     train_set, _ = data
 
@@ -222,6 +306,12 @@ def test_train_config_rejects_unknown_keys():
         TrainConfig.from_dict({"epoch": 3})
     with pytest.raises(PrunebenchError, match="pad_mode"):
         TrainConfig.from_dict({"augmentation": {"pad_mode": "wrap"}})
+    with pytest.raises(PrunebenchError, match="flip"):
+        TrainConfig.from_dict({"augmentation": {"flip": "sometimes"}})
+    with pytest.raises(PrunebenchError, match="unknown key.*probe.lookahead"):
+        TrainConfig.from_dict({"lookahead": {"evry": 5}})
+    with pytest.raises(PrunebenchError, match="lr_end"):
+        TrainConfig.from_dict({"lr_end": 2})
 
 
 @pytest.mark.parametrize("section, defaults", [

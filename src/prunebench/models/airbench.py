@@ -45,15 +45,18 @@ class Conv(nn.Conv2d):
         torch.nn.init.dirac_(weight[: weight.size(1)])
 
 
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
+
+
 class ConvGroup(nn.Module):
-    def __init__(self, channels_in: int, channels_out: int):
+    def __init__(self, channels_in: int, channels_out: int, activation: str = "gelu"):
         super().__init__()
         self.conv1 = Conv(channels_in, channels_out)
         self.pool = nn.MaxPool2d(2)
         self.norm1 = BatchNorm(channels_out)
         self.conv2 = Conv(channels_out, channels_out)
         self.norm2 = BatchNorm(channels_out)
-        self.activ = nn.GELU()
+        self.activ = ACTIVATIONS[activation]()
 
     def forward(self, x):
         x = self.activ(self.norm1(self.pool(self.conv1(x))))
@@ -64,7 +67,7 @@ class AirbenchNet(nn.Module):
     """airbench94's network; ``whiten=False`` replaces the whitening conv by a plain first group."""
 
     def __init__(self, num_classes: int = 10, widths=(64, 256, 256), whiten: bool = True, scaling: float = 1 / 9,
-                 stem_stride: int = 1):
+                 stem_stride: int = 1, activation: str = "gelu"):
         super().__init__()
         whiten_width = 2 * 3 * 2**2
         self.whiten = nn.Conv2d(3, whiten_width, kernel_size=2, stride=stem_stride, padding=0, bias=True) if whiten else None
@@ -72,10 +75,10 @@ class AirbenchNet(nn.Module):
             self.whiten.weight.requires_grad = False
         first_in = whiten_width if whiten else 3
         self.layers = nn.Sequential(
-            nn.GELU() if whiten else nn.Identity(),
-            ConvGroup(first_in, widths[0]),
-            ConvGroup(widths[0], widths[1]),
-            ConvGroup(widths[1], widths[2]),
+            ACTIVATIONS[activation]() if whiten else nn.Identity(),
+            ConvGroup(first_in, widths[0], activation),
+            ConvGroup(widths[0], widths[1], activation),
+            ConvGroup(widths[1], widths[2], activation),
             nn.AdaptiveMaxPool2d(1),
             nn.Flatten(),
         )
@@ -109,7 +112,7 @@ class AirbenchNet(nn.Module):
 
 @register_model("airbench")
 def airbench(num_classes: int = 10, width="base", whiten: bool = True, scaling: float = 1 / 9,
-             stem_stride: int = 1) -> AirbenchNet:
+             stem_stride: int = 1, activation: str = "gelu") -> AirbenchNet:
     """airbench probe; ``width`` is a preset name (tiny/small/base/large) or three block widths.
 
     ``stem_stride=2`` makes the whitening conv a lossless 2×2 patchify step (4× fewer FLOPs
@@ -119,5 +122,7 @@ def airbench(num_classes: int = 10, width="base", whiten: bool = True, scaling: 
         if width not in WIDTH_PRESETS:
             raise PrunebenchError(f"unknown airbench width '{width}'; use one of {', '.join(WIDTH_PRESETS)} or [w1, w2, w3]")
         width = WIDTH_PRESETS[width]
+    if activation not in ACTIVATIONS:
+        raise PrunebenchError(f"unknown airbench activation '{activation}'; use one of {', '.join(ACTIVATIONS)}")
     return AirbenchNet(num_classes, widths=tuple(int(w) for w in width), whiten=whiten, scaling=scaling,
-                       stem_stride=stem_stride)
+                       stem_stride=stem_stride, activation=activation)

@@ -1,4 +1,4 @@
-"""Batched augmentation on the device: random mirror and random translation (pad + crop)."""
+"""Batched augmentation on the device: random mirror, random translation (pad + crop) and random crops."""
 
 from __future__ import annotations
 
@@ -22,10 +22,22 @@ def translate_batch(images: torch.Tensor, shifts: torch.Tensor, pad: int, pad_mo
     """Shift each image by its (dy, dx) in ``[-pad, pad]``, filling by reflection or zeros."""
     if pad == 0:
         return images
-    n, c, h, w = images.shape
     padded = F.pad(images, (pad,) * 4, mode="reflect" if pad_mode == "reflect" else "constant")
-    rows = (shifts[:, 0:1] + pad + torch.arange(h, device=images.device)).view(n, 1, h, 1)
-    cols = (shifts[:, 1:2] + pad + torch.arange(w, device=images.device)).view(n, 1, 1, w)
+    return crop_batch(padded, shifts + pad, images.shape[-2], images.shape[-1])
+
+
+def crop_batch(images: torch.Tensor, offsets: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Cut a height×width window from each image at its (top, left) offset."""
+    n, c = images.shape[:2]
+    rows = (offsets[:, 0:1] + torch.arange(height, device=images.device)).view(n, 1, height, 1)
+    cols = (offsets[:, 1:2] + torch.arange(width, device=images.device)).view(n, 1, 1, width)
     batch = torch.arange(n, device=images.device).view(n, 1, 1, 1)
     channel = torch.arange(c, device=images.device).view(1, c, 1, 1)
-    return padded[batch, channel, rows, cols]
+    return images[batch, channel, rows, cols]
+
+
+def alternating_flips(num_examples: int, seed_generator: torch.Generator, epoch: int) -> torch.Tensor:
+    """airbench's derandomised mirror: one seeded coin per example, inverted every other epoch, so
+    any two consecutive epochs show every example once each way."""
+    base = torch.rand(num_examples, generator=seed_generator) < 0.5
+    return base ^ bool(epoch % 2)

@@ -9,15 +9,17 @@ from prunebench.errors import PrunebenchError
 
 SCHEDULES = ("onecycle", "linear", "constant")
 PAD_MODES = ("reflect", "zeros")
+FLIP_MODES = (True, False, "random", "alternate")
 
 
 @dataclass(frozen=True)
 class Augmentation:
     """Batched, on-device training augmentation."""
 
-    flip: bool = True  # random horizontal flip
+    flip: bool | str = True  # horizontal mirror: true/"random" per epoch, "alternate" (airbench), false off
     translate: int = 2  # random shift of up to this many pixels (pad + crop)
     pad_mode: str = "reflect"  # "reflect" or "zeros" (zeros = the mean colour, after normalising)
+    crop: int = 0  # train on random crop×crop windows (no padding; the test set stays full size); 0 = off
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "Augmentation":
@@ -25,7 +27,18 @@ class Augmentation:
         _reject_unknown(values, cls, "probe.augmentation")
         if values.get("pad_mode", "reflect") not in PAD_MODES:
             raise PrunebenchError(f"probe.augmentation.pad_mode must be one of {', '.join(PAD_MODES)}")
+        if values.get("crop", 0) < 0:
+            raise PrunebenchError("probe.augmentation.crop is a side length in pixels (0 = off)")
+        if values.get("flip", True) not in FLIP_MODES:
+            raise PrunebenchError("probe.augmentation.flip must be true/false, 'random' or 'alternate'")
         return cls(**values)
+
+    @property
+    def flip_mode(self) -> str | None:
+        """None (no flips), "random" or "alternate"."""
+        if self.flip is False:
+            return None
+        return "random" if self.flip is True else self.flip
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,30 @@ class ProgressiveResize:
 
 
 @dataclass(frozen=True)
+class Lookahead:
+    """airbench94's lookahead-style EMA of the weights (``every: 0`` = off).
+
+    From epoch ``start_epochs`` on, every ``every`` steps: θ̄ ← ρ θ̄ + (1 − ρ) θ and then θ ← θ̄,
+    with ρ = decay_base^every · (step / total_steps)^decay_pow (weak averaging early, strong late);
+    at each epoch end θ ← θ̄. BatchNorm running statistics are averaged the same way.
+    """
+
+    every: int = 0
+    start_epochs: float = 3.0
+    decay_base: float = 0.95
+    decay_pow: float = 3.0
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "Lookahead":
+        values = dict(values or {})
+        _reject_unknown(values, cls, "probe.lookahead")
+        config = cls(**values)
+        if config.every < 0 or config.start_epochs < 0 or not 0 <= config.decay_base <= 1 or config.decay_pow < 0:
+            raise PrunebenchError("probe.lookahead needs every >= 0, start_epochs >= 0, 0 <= decay_base <= 1, decay_pow >= 0")
+        return config
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything the training loop needs, with the fast-probe defaults.
 
@@ -81,9 +118,11 @@ class TrainConfig:
     weight_decay: float = 5e-4
     bias_lr_scale: float = 1.0
     label_smoothing: float = 0.2
-    schedule: str = "onecycle"  # onecycle: warm up from warmup_start*lr over `warmup`, then linear to 0
+    schedule: str = "onecycle"  # onecycle: warm up from warmup_start*lr over `warmup`, then linear to lr_end*lr
     warmup: float = 0.2  # fraction of all steps spent warming up (onecycle)
     warmup_start: float = 0.2  # onecycle starts at this fraction of lr
+    lr_end: float = 0.0  # onecycle/linear end at this fraction of lr (airbench94: 0.07)
+    lookahead: Lookahead = field(default_factory=Lookahead)
     augmentation: Augmentation = field(default_factory=Augmentation)
     progressive_resize: ProgressiveResize = field(default_factory=ProgressiveResize)
     whiten_init: bool = True  # init a model's whitening layer (if it has one) from training patches
@@ -105,6 +144,7 @@ class TrainConfig:
         _reject_unknown(values, cls, "probe")
         values["augmentation"] = Augmentation.from_dict(values.get("augmentation"))
         values["progressive_resize"] = ProgressiveResize.from_dict(values.get("progressive_resize"))
+        values["lookahead"] = Lookahead.from_dict(values.get("lookahead"))
         values["model_kwargs"] = dict(values.get("model_kwargs") or {})
         config = cls(**values)
         config.check()
@@ -126,6 +166,8 @@ class TrainConfig:
             raise PrunebenchError("probe.epochs and probe.batch_size must be positive")
         if not 0 <= self.warmup < 1:
             raise PrunebenchError("probe.warmup is a fraction of the steps in [0, 1)")
+        if not 0 <= self.lr_end <= 1:
+            raise PrunebenchError("probe.lr_end is a fraction of lr in [0, 1]")
         tta_level(self.tta)
 
 

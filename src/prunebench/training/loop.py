@@ -26,9 +26,12 @@ from prunebench.errors import PrunebenchError
 from prunebench.models import create_model, embed
 from prunebench.provenance import config_hash
 from prunebench.seeding import derive_seed
-from prunebench.training.augment import draw_epoch_augmentation, flip_batch, translate_batch
+from prunebench.training.augment import (
+    alternating_flips, crop_batch, draw_epoch_augmentation, flip_batch, translate_batch,
+)
 from prunebench.training.callbacks import EpochStats
 from prunebench.training.config import TrainConfig, tta_level
+from prunebench.training.lookahead import lookahead_step, lookahead_sync
 
 
 @dataclass
@@ -109,12 +112,13 @@ def lr_factor(step: int, total_steps: int, cfg: TrainConfig) -> float:
     """Multiplier of the peak lr at ``step`` (per-step schedule)."""
     if cfg.schedule == "constant":
         return 1.0
+    decay_range = 1.0 - cfg.lr_end
     if cfg.schedule == "linear":
-        return 1.0 - step / total_steps
+        return 1.0 - decay_range * step / total_steps
     peak = cfg.warmup * total_steps
     if step < peak:
         return cfg.warmup_start + (1.0 - cfg.warmup_start) * step / peak
-    return (total_steps - step) / max(total_steps - peak, 1e-9)
+    return cfg.lr_end + decay_range * (total_steps - step) / max(total_steps - peak, 1e-9)
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, total_steps: int):
@@ -171,7 +175,8 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, d
     torch.set_rng_state(payload["torch_rng"].cpu())
     if "cuda_rng" in payload and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in payload["cuda_rng"]])
-    return {k: payload[k] for k in ("fingerprint", "epoch", "step", "wall_time_s", "history")}
+    state = {k: payload[k] for k in ("fingerprint", "epoch", "step", "wall_time_s", "history")}
+    return dict(state, lookahead=payload.get("lookahead", {}))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -179,13 +184,16 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, d
 # ----------------------------------------------------------------------------------------------
 
 def prepare_batch(images_u8: torch.Tensor, positions: torch.Tensor, flips, shifts, cfg: TrainConfig, stats,
-                  resolution: int | None = None):
-    """Gather, normalise and augment one batch (all on the device), downscaled to ``resolution``."""
+                  resolution: int | None = None, crops: torch.Tensor | None = None):
+    """Gather, normalise and augment one batch (all on the device): mirror, translate, crop at
+    ``crops`` (top, left) offsets, then downscale to ``resolution``."""
     batch = normalize(images_u8[positions], stats)
     aug = cfg.augmentation
     if aug.flip:
         batch = flip_batch(batch, flips)
     batch = translate_batch(batch, shifts, aug.translate, aug.pad_mode)
+    if aug.crop:
+        batch = crop_batch(batch, crops, aug.crop, aug.crop)
     if resolution is not None and resolution != batch.shape[-1]:
         batch = F.interpolate(batch, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
     return batch.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
@@ -214,13 +222,30 @@ def autocast(cfg: TrainConfig, device: torch.device):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: int, seed: int, step: int,
-                total_steps: int, stats: EpochStats | None, progress) -> tuple[int, float, float]:
-    """One pass over the shuffled data (or until ``total_steps``). Returns (step, mean loss, accuracy)."""
-    images_u8, labels, device, channel_stats = data
+def epoch_augmentation(num_examples: int, cfg: TrainConfig, seed: int, epoch: int, side: int = 0):
+    """(order, flips, shifts, crop offsets or None) of one epoch, drawn from seeded CPU generators;
+    ``side`` is the training images' side length (needed for crops)."""
+    aug = cfg.augmentation
     generator = torch.Generator().manual_seed(derive_seed(seed, "epoch", epoch))
-    order = torch.randperm(len(labels), generator=generator)
-    flips, shifts = draw_epoch_augmentation(len(labels), cfg.augmentation.translate, generator)
+    order = torch.randperm(num_examples, generator=generator)
+    flips, shifts = draw_epoch_augmentation(num_examples, aug.translate, generator)
+    if aug.flip_mode == "alternate":
+        flips = alternating_flips(num_examples, torch.Generator().manual_seed(derive_seed(seed, "flip")), epoch)
+    crops = None
+    if aug.crop:
+        if aug.crop > side:
+            raise PrunebenchError(f"probe.augmentation.crop ({aug.crop}) exceeds the {side}-pixel images; use crop <= {side}")
+        crops = torch.randint(0, side - aug.crop + 1, (num_examples, 2), generator=generator)
+    return order, flips, shifts, crops
+
+
+def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: int, seed: int, step: int,
+                total_steps: int, stats: EpochStats | None, progress, averages: dict) -> tuple[int, float, float]:
+    """One pass over the shuffled data (or until ``total_steps``). Returns (step, mean loss, accuracy).
+    ``averages`` holds the lookahead EMA (see :mod:`prunebench.training.lookahead`), updated in place."""
+    images_u8, labels, device, channel_stats = data
+    order, flips, shifts, crops = epoch_augmentation(len(labels), cfg, seed, epoch, side=images_u8.shape[-1])
+    train_side = cfg.augmentation.crop or images_u8.shape[-1]
     model.train()
     whiten_bias_last_step = whiten_bias_steps(cfg, len(labels))
     loss_sum, correct_sum, seen = 0.0, 0, 0
@@ -230,9 +255,10 @@ def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: i
         cpu_positions = order[start:start + cfg.batch_size]
         positions = cpu_positions.to(device)
         set_whiten_bias_trainable(model, step < whiten_bias_last_step)
-        resolution = cfg.progressive_resize.resolution(step, total_steps, images_u8.shape[-1])
+        resolution = cfg.progressive_resize.resolution(step, total_steps, train_side)
         inputs = prepare_batch(images_u8, positions, flips[cpu_positions].to(device),
-                               shifts[cpu_positions].to(device), cfg, channel_stats, resolution)
+                               shifts[cpu_positions].to(device), cfg, channel_stats, resolution,
+                               None if crops is None else crops[cpu_positions].to(device))
         targets = labels[positions]
         with autocast(cfg, device):
             logits = model(inputs)
@@ -242,6 +268,7 @@ def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: i
         optimizer.step()
         scheduler.step()
         step += 1
+        lookahead_step(model, averages, cfg.lookahead, epoch=epoch, step=step, total_steps=total_steps)
         logits = logits.detach().float()
         loss_sum += loss.item() * len(targets)
         correct_sum += int((logits.argmax(1) == targets).sum())
@@ -250,6 +277,7 @@ def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: i
             losses = F.cross_entropy(logits, targets, reduction="none")
             stats.record(cpu_positions.numpy(), logits.cpu().numpy(), losses.cpu().numpy())
         progress.update(1)
+    lookahead_sync(model, averages)
     return step, loss_sum / max(seen, 1), correct_sum / max(seen, 1)
 
 
@@ -274,7 +302,7 @@ def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *,
             model.to(memory_format=torch.channels_last)
         optimizer, scheduler = build_optimizer(model, cfg, total_steps)
         fingerprint = run_fingerprint(cfg, train_set, seed, total_steps)
-        state = dict(fingerprint=fingerprint, epoch=0, step=0, wall_time_s=0.0, history=[])
+        state = dict(fingerprint=fingerprint, epoch=0, step=0, wall_time_s=0.0, history=[], lookahead={})
         checkpoint = Path(checkpoint_path) if checkpoint_path else None
         if checkpoint is not None and checkpoint.exists():
             state = load_checkpoint(checkpoint, model, optimizer, scheduler, fingerprint, device)
@@ -311,7 +339,8 @@ def run_one_epoch(model, optimizer, scheduler, data, cfg, state, train_set, test
     _synchronize(device)
     start = time.perf_counter()
     step, loss, acc = train_epoch(model, optimizer, scheduler, data, cfg, epoch=epoch, seed=seed, step=state["step"],
-                                  total_steps=total_steps, stats=stats, progress=progress)
+                                  total_steps=total_steps, stats=stats, progress=progress,
+                                  averages=state["lookahead"])
     _synchronize(device)
     state["wall_time_s"] += time.perf_counter() - start
     state.update(epoch=epoch + 1, step=step)
