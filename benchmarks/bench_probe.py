@@ -76,6 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-root", default=None, help="data root (default $PRUNEBENCH_DATA or ../shared/data)")
     parser.add_argument("--out", default=str(REPO_ROOT / "results" / "benchmarks" / "probe.jsonl"))
     parser.add_argument("--tag", default="", help="free-text label stored with the rows")
+    parser.add_argument("--save-probe", default=None, help="save the trained probe's state_dict to this .pt file")
     return parser.parse_args(argv)
 
 
@@ -122,6 +123,8 @@ def run_model(label: str, cfg: TrainConfig, train_set, test_set, device, args, s
     result = train(model, train_set, cfg, seed=args.seed, device=device, test_set=test_set, steps=steps,
                    callbacks=[clock])
     images = result.train_steps * cfg.batch_size
+    if args.save_probe and label == "airbench-probe":
+        torch.save(result.model.state_dict(), args.save_probe)
     curve = [(h["wall_time_s"], h.get("test_accuracy")) for h in result.history if "test_accuracy" in h]
     curve.append((result.wall_time_s, result.test_accuracy))
     reached = [t for t, acc in curve if acc is not None and acc >= args.target]

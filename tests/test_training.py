@@ -281,6 +281,43 @@ def test_random_crops_cut_unpadded_windows(data):
     assert result.test_accuracy is not None
 
 
+def test_dynamic_pruning_skips_part_of_the_low_loss_pool():
+    from prunebench.training.config import DynamicPruning
+    from prunebench.training.dynamic import epoch_steps, pruning_epoch, select_examples
+
+    cfg = DynamicPruning(ratio=0.5, pool=0.6, anneal=0.75)
+    assert [pruning_epoch(cfg, e, 8) for e in range(8)] == [False] + [True] * 5 + [False] * 2
+    scores = torch.arange(100, dtype=torch.float32).flip(0)  # example i has loss 99 - i: 60..99 are easy
+    order = torch.randperm(100, generator=torch.Generator().manual_seed(0))
+    kept, weights = select_examples(cfg, scores, order, seed=0, epoch=1)
+    dropped = set(range(100)) - set(kept.tolist())
+    assert len(kept) == 70 and dropped <= set(range(40, 100))  # 30 of the 60 lowest-loss examples skipped
+    assert kept.tolist() == [i for i in order.tolist() if i not in dropped]  # shuffled order preserved
+    assert set(torch.nonzero(weights == 2.0).flatten().tolist()) == set(range(40, 100)) - dropped
+    assert (weights[:40] == 1).all()
+    again, _ = select_examples(cfg, scores, order, seed=0, epoch=1)
+    assert torch.equal(kept, again) and not torch.equal(kept, select_examples(cfg, scores, order, seed=0, epoch=2)[0])
+    train_cfg = TrainConfig.from_dict({"epochs": 4, "batch_size": 10, "dynamic_pruning": {"ratio": 0.5, "pool": 0.6}})
+    assert epoch_steps(train_cfg, 100) == [10, 7, 7, 7]  # anneal 0.875 * 4 = 3.5: epoch 3 still prunes
+
+
+def test_dynamic_pruning_trains_on_fewer_steps_and_resumes(data, tmp_path):
+    train_set, _ = data  # 200 examples, batch 64: 4 steps a full epoch, 3 a pruned one (200 - 60 kept)
+    cfg = {**TINY, "epochs": 4, "dynamic_pruning": {"ratio": 0.5, "pool": 0.6, "anneal": 0.75}}
+    recorder = RecordStats()
+    reference = run(train_set, cfg=cfg, callbacks=[recorder])
+    assert reference.train_steps == 4 + 3 + 3 + 4 and reference.epochs == pytest.approx(4)
+    seen_per_epoch = recorder.stacked("seen").sum(1).tolist()
+    assert seen_per_epoch == [200, 140, 140, 200]
+    checkpoint = tmp_path / "probe.pt"
+    with pytest.raises(Interrupt):
+        run(train_set, cfg=cfg, checkpoint_path=checkpoint, callbacks=[StopAfter(epoch=2)])
+    resumed = run(train_set, cfg=cfg, checkpoint_path=checkpoint)  # the scores come back from epoch 1
+    assert state_equal(reference.model, resumed.model)
+    with pytest.raises(PrunebenchError, match="dynamic_pruning"):
+        TrainConfig.from_dict({"dynamic_pruning": {"ratio": 1.0}})
+
+
 def test_whitening_bias_freezes_after_its_epochs(data):
     train_set, _ = data
 

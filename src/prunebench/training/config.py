@@ -99,6 +99,24 @@ class Lookahead:
 
 
 @dataclass(frozen=True)
+class DynamicPruning:
+    """InfoBatch-style dynamic pruning (see :mod:`prunebench.training.dynamic`; ``ratio: 0`` = off)."""
+
+    ratio: float = 0.0  # fraction of the well-learned pool skipped per pruning epoch (InfoBatch: 0.5)
+    pool: float = 0.6  # the lowest-loss fraction of examples that forms the well-learned pool
+    anneal: float = 0.875  # epochs from anneal * epochs on train on every example (InfoBatch's delta)
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "DynamicPruning":
+        values = dict(values or {})
+        _reject_unknown(values, cls, "probe.dynamic_pruning")
+        config = cls(**values)
+        if not (0 <= config.ratio < 1 and 0 <= config.pool <= 1 and 0 <= config.anneal <= 1):
+            raise PrunebenchError("probe.dynamic_pruning needs 0 <= ratio < 1, 0 <= pool <= 1 and 0 <= anneal <= 1")
+        return config
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything the training loop needs, with the fast-probe defaults.
 
@@ -123,6 +141,7 @@ class TrainConfig:
     warmup_start: float = 0.2  # onecycle starts at this fraction of lr
     lr_end: float = 0.0  # onecycle/linear end at this fraction of lr (airbench94: 0.07)
     lookahead: Lookahead = field(default_factory=Lookahead)
+    dynamic_pruning: DynamicPruning = field(default_factory=DynamicPruning)
     augmentation: Augmentation = field(default_factory=Augmentation)
     progressive_resize: ProgressiveResize = field(default_factory=ProgressiveResize)
     whiten_init: bool = True  # init a model's whitening layer (if it has one) from training patches
@@ -145,6 +164,7 @@ class TrainConfig:
         values["augmentation"] = Augmentation.from_dict(values.get("augmentation"))
         values["progressive_resize"] = ProgressiveResize.from_dict(values.get("progressive_resize"))
         values["lookahead"] = Lookahead.from_dict(values.get("lookahead"))
+        values["dynamic_pruning"] = DynamicPruning.from_dict(values.get("dynamic_pruning"))
         values["model_kwargs"] = dict(values.get("model_kwargs") or {})
         config = cls(**values)
         config.check()

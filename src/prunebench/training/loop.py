@@ -31,6 +31,7 @@ from prunebench.training.augment import (
 )
 from prunebench.training.callbacks import EpochStats
 from prunebench.training.config import TrainConfig, tta_level
+from prunebench.training.dynamic import epoch_steps, epochs_to_steps, pruning_epoch, select_examples
 from prunebench.training.lookahead import lookahead_step, lookahead_sync
 
 
@@ -176,7 +177,7 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, d
     if "cuda_rng" in payload and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in payload["cuda_rng"]])
     state = {k: payload[k] for k in ("fingerprint", "epoch", "step", "wall_time_s", "history")}
-    return dict(state, lookahead=payload.get("lookahead", {}))
+    return dict(state, lookahead=payload.get("lookahead", {}), scores=payload.get("scores"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -203,7 +204,16 @@ def whiten_bias_steps(cfg: TrainConfig, num_examples: int) -> float:
     """Steps during which the whitening bias trains (``cfg.whiten_bias_epochs``; inf = always)."""
     if cfg.whiten_bias_epochs is None:
         return math.inf
+    if cfg.dynamic_pruning.ratio:
+        return epochs_to_steps(cfg, num_examples, cfg.whiten_bias_epochs)
     return cfg.whiten_bias_epochs * math.ceil(num_examples / cfg.batch_size)
+
+
+def planned_steps(cfg: TrainConfig, num_examples: int) -> int:
+    """Optimizer steps of a ``cfg.epochs`` run (fewer with dynamic pruning's shorter epochs)."""
+    if cfg.dynamic_pruning.ratio:
+        return max(1, round(sum(epoch_steps(cfg, num_examples))))
+    return max(1, round(cfg.epochs * math.ceil(num_examples / cfg.batch_size)))
 
 
 def set_whiten_bias_trainable(model: nn.Module, trainable: bool) -> None:
@@ -240,11 +250,16 @@ def epoch_augmentation(num_examples: int, cfg: TrainConfig, seed: int, epoch: in
 
 
 def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: int, seed: int, step: int,
-                total_steps: int, stats: EpochStats | None, progress, averages: dict) -> tuple[int, float, float]:
+                total_steps: int, stats: EpochStats | None, progress, averages: dict,
+                scores: torch.Tensor | None = None) -> tuple[int, float, float]:
     """One pass over the shuffled data (or until ``total_steps``). Returns (step, mean loss, accuracy).
-    ``averages`` holds the lookahead EMA (see :mod:`prunebench.training.lookahead`), updated in place."""
+    ``averages`` holds the lookahead EMA (see :mod:`prunebench.training.lookahead`) and ``scores``
+    the last-seen losses for dynamic pruning (:mod:`prunebench.training.dynamic`), both updated in place."""
     images_u8, labels, device, channel_stats = data
     order, flips, shifts, crops = epoch_augmentation(len(labels), cfg, seed, epoch, side=images_u8.shape[-1])
+    weights = None
+    if scores is not None and pruning_epoch(cfg.dynamic_pruning, epoch, cfg.epochs):
+        order, weights = select_examples(cfg.dynamic_pruning, scores, order, seed=seed, epoch=epoch)
     train_side = cfg.augmentation.crop or images_u8.shape[-1]
     model.train()
     whiten_bias_last_step = whiten_bias_steps(cfg, len(labels))
@@ -262,7 +277,13 @@ def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: i
         targets = labels[positions]
         with autocast(cfg, device):
             logits = model(inputs)
-        loss = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.label_smoothing)
+        if scores is None:
+            loss = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.label_smoothing)
+        else:  # dynamic pruning: per-example losses become the scores; kept well-learned ones are up-weighted
+            example_losses = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.label_smoothing, reduction="none")
+            scores[cpu_positions] = example_losses.detach().cpu()
+            batch_weights = 1.0 if weights is None else weights[cpu_positions].to(device)
+            loss = (example_losses * batch_weights).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -293,7 +314,7 @@ def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *,
     cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg)
     device = resolve_device(device)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
-    total_steps = int(steps) if steps is not None else max(1, round(cfg.epochs * steps_per_epoch))
+    total_steps = int(steps) if steps is not None else planned_steps(cfg, len(train_set))
     if total_steps <= 0:
         raise PrunebenchError(f"steps must be positive (got {steps})")
     with training_context(cfg, device):
@@ -302,7 +323,8 @@ def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *,
             model.to(memory_format=torch.channels_last)
         optimizer, scheduler = build_optimizer(model, cfg, total_steps)
         fingerprint = run_fingerprint(cfg, train_set, seed, total_steps)
-        state = dict(fingerprint=fingerprint, epoch=0, step=0, wall_time_s=0.0, history=[], lookahead={})
+        state = dict(fingerprint=fingerprint, epoch=0, step=0, wall_time_s=0.0, history=[], lookahead={},
+                     scores=torch.full((len(train_set),), math.inf) if cfg.dynamic_pruning.ratio else None)
         checkpoint = Path(checkpoint_path) if checkpoint_path else None
         if checkpoint is not None and checkpoint.exists():
             state = load_checkpoint(checkpoint, model, optimizer, scheduler, fingerprint, device)
@@ -321,7 +343,8 @@ def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *,
                 save_checkpoint(checkpoint, model, optimizer, scheduler, state)
         progress.close()
         result = TrainResult(model=model, history=state["history"], train_steps=state["step"],
-                             wall_time_s=state["wall_time_s"], epochs=state["step"] / steps_per_epoch)
+                             wall_time_s=state["wall_time_s"], epochs=completed_epochs(cfg, state["step"], total_steps,
+                                                                                    steps_per_epoch, steps))
         if test_set is not None:
             result.test_logits = predict(model, test_set, device=device, batch_size=cfg.eval_batch_size, tta=cfg.tta,
                                          bf16=cfg.bf16, channels_last=cfg.channels_last)
@@ -329,6 +352,13 @@ def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *,
     for callback in callbacks:
         getattr(callback, "on_train_end", lambda *a: None)(result)
     return result
+
+
+def completed_epochs(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: int, steps_override) -> float:
+    """Passes over the data after ``step`` steps (dynamic pruning's epochs are shorter than N / batch)."""
+    if cfg.dynamic_pruning.ratio and steps_override is None:
+        return cfg.epochs * step / total_steps
+    return step / steps_per_epoch
 
 
 def run_one_epoch(model, optimizer, scheduler, data, cfg, state, train_set, test_set, seed, total_steps, callbacks,
@@ -340,7 +370,7 @@ def run_one_epoch(model, optimizer, scheduler, data, cfg, state, train_set, test
     start = time.perf_counter()
     step, loss, acc = train_epoch(model, optimizer, scheduler, data, cfg, epoch=epoch, seed=seed, step=state["step"],
                                   total_steps=total_steps, stats=stats, progress=progress,
-                                  averages=state["lookahead"])
+                                  averages=state["lookahead"], scores=state["scores"])
     _synchronize(device)
     state["wall_time_s"] += time.perf_counter() - start
     state.update(epoch=epoch + 1, step=step)
