@@ -251,6 +251,25 @@ def test_progressive_resize_ramps_to_full_resolution(data):
         TrainConfig.from_dict({"progressive_resize": {"min_res": 8, "start": 0.9, "end": 0.5}})
 
 
+@pytest.mark.parametrize("pad_mode", ["reflect", "zeros"])
+def test_translation_matches_per_image_slicing_and_commutes_with_normalising(pad_mode):
+    from prunebench.training.augment import translate_batch
+    from prunebench.training.loop import prepare_batch
+
+    images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    shifts = torch.tensor([[-2, -2], [2, 2], [0, 1], [1, -2], [0, 0], [-1, 2]])
+    moved = translate_batch(images.float(), shifts, 2, pad_mode)
+    padded = F.pad(images.float(), (2,) * 4, mode="reflect" if pad_mode == "reflect" else "constant")
+    for i, (dy, dx) in enumerate(shifts.tolist()):
+        assert torch.equal(moved[i], padded[i, :, 2 + dy:10 + dy, 2 + dx:10 + dx])
+    cfg = TrainConfig.from_dict({"augmentation": {"pad_mode": pad_mode}, "channels_last": False})
+    flips = torch.tensor([True, False, True, False, False, True])
+    batch = prepare_batch(images, torch.arange(6), flips, shifts, cfg, None)
+    expected = translate_batch(torch.where(flips.view(-1, 1, 1, 1), normalize(images).flip(-1), normalize(images)),
+                               shifts, 2, pad_mode)  # normalise first, then move: the same numbers
+    assert torch.equal(batch, expected)
+
+
 def test_random_crops_cut_unpadded_windows(data):
     from prunebench.training.augment import crop_batch
     from prunebench.training.loop import epoch_augmentation

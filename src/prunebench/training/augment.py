@@ -22,8 +22,10 @@ def translate_batch(images: torch.Tensor, shifts: torch.Tensor, pad: int, pad_mo
     """Shift each image by its (dy, dx) in ``[-pad, pad]``, filling by reflection or zeros."""
     if pad == 0:
         return images
+    n, _, h, w = images.shape
     padded = F.pad(images, (pad,) * 4, mode="reflect" if pad_mode == "reflect" else "constant")
-    return crop_batch(padded, shifts + pad, images.shape[-2], images.shape[-1])
+    windows = padded.unfold(2, h, 1).unfold(3, w, 1).permute(0, 2, 3, 1, 4, 5)  # N×(2p+1)×(2p+1)×C×H×W view
+    return windows[torch.arange(n, device=images.device), shifts[:, 0] + pad, shifts[:, 1] + pad]
 
 
 def crop_batch(images: torch.Tensor, offsets: torch.Tensor, height: int, width: int) -> torch.Tensor:

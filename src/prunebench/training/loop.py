@@ -186,15 +186,22 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, d
 
 def prepare_batch(images_u8: torch.Tensor, positions: torch.Tensor, flips, shifts, cfg: TrainConfig, stats,
                   resolution: int | None = None, crops: torch.Tensor | None = None):
-    """Gather, normalise and augment one batch (all on the device): mirror, translate, crop at
-    ``crops`` (top, left) offsets, then downscale to ``resolution``."""
-    batch = normalize(images_u8[positions], stats)
+    """Gather, augment and normalise one batch (all on the device): mirror, translate, crop at
+    ``crops`` (top, left) offsets, then downscale to ``resolution``. The pixel moves run on the
+    uint8 images (normalising is per channel, so the result is the same, at a quarter of the
+    memory traffic); zero padding is the mean colour, so it pads after normalising."""
+    batch = images_u8[positions]
     aug = cfg.augmentation
     if aug.flip:
         batch = flip_batch(batch, flips)
+    pad_with_mean = aug.pad_mode == "zeros" and aug.translate > 0
+    if pad_with_mean:
+        batch = normalize(batch.contiguous(), stats)
     batch = translate_batch(batch, shifts, aug.translate, aug.pad_mode)
     if aug.crop:
         batch = crop_batch(batch, crops, aug.crop, aug.crop)
+    if not pad_with_mean:
+        batch = normalize(batch.contiguous(), stats)
     if resolution is not None and resolution != batch.shape[-1]:
         batch = F.interpolate(batch, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
     return batch.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
