@@ -177,7 +177,8 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, d
     if "cuda_rng" in payload and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in payload["cuda_rng"]])
     state = {k: payload[k] for k in ("fingerprint", "epoch", "step", "wall_time_s", "history")}
-    return dict(state, lookahead=payload.get("lookahead", {}), scores=payload.get("scores"))
+    scores = payload.get("scores")  # dynamic pruning's per-example losses live on the CPU
+    return dict(state, lookahead=payload.get("lookahead", {}), scores=None if scores is None else scores.cpu())
 
 
 # ----------------------------------------------------------------------------------------------
