@@ -45,6 +45,19 @@ def run(train_set, cfg=TINY, seed=0, **kwargs):
     return train(model, train_set, cfg, seed=seed, **kwargs)
 
 
+class SizeSpy(torch.nn.Module):
+    """Wraps a model and records (training?, input side) of every forward pass."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.sides = []
+
+    def forward(self, x):
+        self.sides.append((self.training, x.shape[-1]))
+        return self.net(x)
+
+
 def state_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -231,21 +244,11 @@ def test_progressive_resize_ramps_to_full_resolution(data):
     assert sides[0] == sides[25] == 16 and sides[75] == sides[100] == 32
     assert sides == sorted(sides) and all(side % 4 == 0 for side in sides)
     assert ProgressiveResize().resolution(0, 100, 32) == 32  # off by default
-    seen = []
-
-    class Spy(torch.nn.Module):
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            if self.training:
-                seen.append(x.shape[-1])
-            return self.net(x)
-
     train_set, _ = data  # 16×16 images, 4 steps an epoch
     cfg = TrainConfig.from_dict({**TINY, "progressive_resize": {"min_res": 12, "end": 0.5}})
-    train(Spy(build_model(cfg, train_set.num_classes, seed=0)), train_set, cfg, seed=0)
+    spy = SizeSpy(build_model(cfg, train_set.num_classes, seed=0))
+    train(spy, train_set, cfg, seed=0)
+    seen = [side for training, side in spy.sides if training]
     assert seen[0] == 12 and seen[-1] == 16 and seen == sorted(seen)
     with pytest.raises(PrunebenchError, match="progressive_resize"):
         TrainConfig.from_dict({"progressive_resize": {"min_res": 8, "start": 0.9, "end": 0.5}})
@@ -282,21 +285,12 @@ def test_random_crops_cut_unpadded_windows(data):
     assert offsets.min() == 0 and offsets.max() == 4  # every window lies inside the 32-px image
     with pytest.raises(PrunebenchError, match="crop .* exceeds"):
         epoch_augmentation(10, TrainConfig.from_dict({"augmentation": {"crop": 40}}), seed=0, epoch=0, side=32)
-    seen = []
-
-    class Spy(torch.nn.Module):
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            seen.append((self.training, x.shape[-1]))
-            return self.net(x)
-
     train_set, test_set = data  # 16×16 images: trains on 12×12 crops, tests on full images
     cfg = TrainConfig.from_dict({**TINY, "augmentation": {"translate": 0, "crop": 12}, "tta": 0})
-    result = train(Spy(build_model(cfg, train_set.num_classes, seed=0)), train_set, cfg, seed=0, test_set=test_set)
-    assert {side for training, side in seen if training} == {12} and {side for training, side in seen if not training} == {16}
+    spy = SizeSpy(build_model(cfg, train_set.num_classes, seed=0))
+    result = train(spy, train_set, cfg, seed=0, test_set=test_set)
+    sides = spy.sides
+    assert {side for training, side in sides if training} == {12} and {side for training, side in sides if not training} == {16}
     assert result.test_accuracy is not None
 
 

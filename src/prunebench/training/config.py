@@ -41,8 +41,25 @@ class Augmentation:
         return "random" if self.flip is True else self.flip
 
 
+class _CheckedSection:
+    """A ``probe`` sub-section: ``from_dict`` rejects unknown keys, then ``valid()`` must hold
+    (else one error line stating ``RULE``)."""
+
+    SECTION = ""
+    RULE = ""
+
+    @classmethod
+    def from_dict(cls, values: dict | None):
+        values = dict(values or {})
+        _reject_unknown(values, cls, cls.SECTION)
+        config = cls(**values)
+        if not config.valid():
+            raise PrunebenchError(f"{cls.SECTION} needs {cls.RULE}")
+        return config
+
+
 @dataclass(frozen=True)
-class ProgressiveResize:
+class ProgressiveResize(_CheckedSection):
     """Progressive resizing (fast.ai/FFCV): train early steps on downscaled images.
 
     The side length grows linearly from ``min_res`` at fraction ``start`` of the steps to the full
@@ -55,14 +72,11 @@ class ProgressiveResize:
     end: float = 0.75
     multiple: int = 4
 
-    @classmethod
-    def from_dict(cls, values: dict | None) -> "ProgressiveResize":
-        values = dict(values or {})
-        _reject_unknown(values, cls, "probe.progressive_resize")
-        config = cls(**values)
-        if config.min_res < 0 or config.multiple < 1 or not 0 <= config.start <= config.end <= 1:
-            raise PrunebenchError("probe.progressive_resize needs min_res >= 0, multiple >= 1 and 0 <= start <= end <= 1")
-        return config
+    SECTION = "probe.progressive_resize"
+    RULE = "min_res >= 0, multiple >= 1 and 0 <= start <= end <= 1"
+
+    def valid(self) -> bool:
+        return self.min_res >= 0 and self.multiple >= 1 and 0 <= self.start <= self.end <= 1
 
     def resolution(self, step: int, total_steps: int, full: int) -> int:
         """Side length for ``step`` of ``total_steps`` (``full`` when off or past ``end``)."""
@@ -75,7 +89,7 @@ class ProgressiveResize:
 
 
 @dataclass(frozen=True)
-class Lookahead:
+class Lookahead(_CheckedSection):
     """airbench94's lookahead-style EMA of the weights (``every: 0`` = off).
 
     From epoch ``start_epochs`` on, every ``every`` steps: θ̄ ← ρ θ̄ + (1 − ρ) θ and then θ ← θ̄,
@@ -88,32 +102,26 @@ class Lookahead:
     decay_base: float = 0.95
     decay_pow: float = 3.0
 
-    @classmethod
-    def from_dict(cls, values: dict | None) -> "Lookahead":
-        values = dict(values or {})
-        _reject_unknown(values, cls, "probe.lookahead")
-        config = cls(**values)
-        if config.every < 0 or config.start_epochs < 0 or not 0 <= config.decay_base <= 1 or config.decay_pow < 0:
-            raise PrunebenchError("probe.lookahead needs every >= 0, start_epochs >= 0, 0 <= decay_base <= 1, decay_pow >= 0")
-        return config
+    SECTION = "probe.lookahead"
+    RULE = "every >= 0, start_epochs >= 0, 0 <= decay_base <= 1 and decay_pow >= 0"
+
+    def valid(self) -> bool:
+        return self.every >= 0 and self.start_epochs >= 0 and 0 <= self.decay_base <= 1 and self.decay_pow >= 0
 
 
 @dataclass(frozen=True)
-class DynamicPruning:
+class DynamicPruning(_CheckedSection):
     """InfoBatch-style dynamic pruning (see :mod:`prunebench.training.dynamic`; ``ratio: 0`` = off)."""
 
     ratio: float = 0.0  # fraction of the well-learned pool skipped per pruning epoch (InfoBatch: 0.5)
     pool: float = 0.6  # the lowest-loss fraction of examples that forms the well-learned pool
     anneal: float = 0.875  # epochs from anneal * epochs on train on every example (InfoBatch's delta)
 
-    @classmethod
-    def from_dict(cls, values: dict | None) -> "DynamicPruning":
-        values = dict(values or {})
-        _reject_unknown(values, cls, "probe.dynamic_pruning")
-        config = cls(**values)
-        if not (0 <= config.ratio < 1 and 0 <= config.pool <= 1 and 0 <= config.anneal <= 1):
-            raise PrunebenchError("probe.dynamic_pruning needs 0 <= ratio < 1, 0 <= pool <= 1 and 0 <= anneal <= 1")
-        return config
+    SECTION = "probe.dynamic_pruning"
+    RULE = "0 <= ratio < 1, 0 <= pool <= 1 and 0 <= anneal <= 1"
+
+    def valid(self) -> bool:
+        return 0 <= self.ratio < 1 and 0 <= self.pool <= 1 and 0 <= self.anneal <= 1
 
 
 @dataclass(frozen=True)
