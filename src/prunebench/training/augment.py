@@ -22,20 +22,15 @@ def translate_batch(images: torch.Tensor, shifts: torch.Tensor, pad: int, pad_mo
     """Shift each image by its (dy, dx) in ``[-pad, pad]``, filling by reflection or zeros."""
     if pad == 0:
         return images
-    n, _, h, w = images.shape
     padded = F.pad(images, (pad,) * 4, mode="reflect" if pad_mode == "reflect" else "constant")
-    windows = padded.unfold(2, h, 1).unfold(3, w, 1).permute(0, 2, 3, 1, 4, 5)  # N×(2p+1)×(2p+1)×C×H×W view
-    return windows[torch.arange(n, device=images.device), shifts[:, 0] + pad, shifts[:, 1] + pad]
+    return crop_batch(padded, shifts + pad, images.shape[-2], images.shape[-1])
 
 
 def crop_batch(images: torch.Tensor, offsets: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Cut a height×width window from each image at its (top, left) offset."""
-    n, c = images.shape[:2]
-    rows = (offsets[:, 0:1] + torch.arange(height, device=images.device)).view(n, 1, height, 1)
-    cols = (offsets[:, 1:2] + torch.arange(width, device=images.device)).view(n, 1, 1, width)
-    batch = torch.arange(n, device=images.device).view(n, 1, 1, 1)
-    channel = torch.arange(c, device=images.device).view(1, c, 1, 1)
-    return images[batch, channel, rows, cols]
+    """Cut a height×width window from each image at its (top, left) offset, gathered through an
+    ``unfold`` view of all windows (one index per image, not one per pixel)."""
+    windows = images.unfold(2, height, 1).unfold(3, width, 1).permute(0, 2, 3, 1, 4, 5)  # N×rows×cols×C×h×w
+    return windows[torch.arange(len(images), device=images.device), offsets[:, 0], offsets[:, 1]]
 
 
 def alternating_flips(num_examples: int, seed_generator: torch.Generator, epoch: int) -> torch.Tensor:

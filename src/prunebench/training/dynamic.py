@@ -54,7 +54,8 @@ def select_examples(cfg: DynamicPruning, scores: torch.Tensor, order: torch.Tens
     pool = torch.argsort(scores, stable=True)[:round(cfg.pool * num)]
     generator = torch.Generator().manual_seed(derive_seed(seed, "dynamic_pruning", epoch))
     shuffled = pool[torch.randperm(len(pool), generator=generator)]
-    dropped, kept_pool = shuffled[:dropped_count(cfg, num)], shuffled[dropped_count(cfg, num):]
+    skip = dropped_count(cfg, num)
+    dropped, kept_pool = shuffled[:skip], shuffled[skip:]
     keep = torch.ones(num, dtype=torch.bool)
     keep[dropped] = False
     weights = torch.ones(num)
