@@ -213,6 +213,67 @@ def test_lookahead_changes_training_and_resumes_exactly(data, tmp_path):
     assert state_equal(reference.model, resumed.model)
 
 
+@pytest.mark.parametrize("shape", [(8, 72), (72, 8), (16, 16)])
+def test_newton_schulz_orthogonalizes_tall_and_wide_matrices(shape):
+    from prunebench.training.muon import orthogonalize
+
+    update = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    singular_values = torch.linalg.svdvals(orthogonalize(update, steps=5))
+    assert orthogonalize(update).shape == update.shape
+    assert singular_values.min() > 0.6 and singular_values.max() < 1.25  # Jordan's quintic: ≈ U S' Vᵀ, S' ≈ 1
+    u, _, v = torch.linalg.svd(update, full_matrices=False)
+    assert torch.sum(orthogonalize(update) * (u @ v)) > 0.8 * min(shape)  # aligned with U Vᵀ
+
+
+def test_muon_sgd_without_muon_groups_is_torch_sgd():
+    from prunebench.training.muon import MuonSGD
+
+    torch.manual_seed(0)
+    reference = torch.nn.Linear(6, 3)
+    model = torch.nn.Linear(6, 3)
+    model.load_state_dict(reference.state_dict())
+    settings = dict(lr=0.1, momentum=0.85, nesterov=True, weight_decay=1e-3)
+    optimizers = torch.optim.SGD(reference.parameters(), **settings), MuonSGD(model.parameters(), **settings)
+    inputs = torch.randn(5, 10, 6)
+    for batch in inputs:
+        for net, optimizer in zip((reference, model), optimizers):
+            optimizer.zero_grad()
+            net(batch).square().sum().backward()
+            optimizer.step()
+    assert state_equal(reference, model)
+
+
+def test_muon_step_renormalizes_the_filter_then_takes_an_orthogonal_step():
+    from prunebench.training.muon import MuonSGD, orthogonalize
+
+    conv = torch.nn.Conv2d(4, 6, 3, bias=False)
+    start = conv.weight.detach().clone()
+    optimizer = MuonSGD([dict(params=[conv.weight], muon=True)], lr=0.05, momentum=0.6, nesterov=True)
+    conv.weight.grad = torch.randn_like(start)
+    optimizer.step()
+    step = conv.weight.grad * 1.6  # Nesterov on a fresh buffer: g + 0.6 g
+    expected = start * 6 ** 0.5 / start.norm() - 0.05 * orthogonalize(step.reshape(6, -1)).view(start.shape)
+    torch.testing.assert_close(conv.weight.detach(), expected)
+
+
+def test_muon_config_trains_filters_with_muon_and_resumes_exactly(data, tmp_path):
+    from prunebench.training.loop import build_optimizer, build_model as build
+
+    train_set, _ = data
+    cfg = {**TINY, "muon": {"lr": 0.05}}
+    groups = build_optimizer(build(TrainConfig.from_dict(cfg), 4, seed=0), TrainConfig.from_dict(cfg), 10)[0].param_groups
+    assert [group["muon"] for group in groups] == [False, False, True]
+    assert all(p.ndim == 4 for p in groups[2]["params"]) and all(p.ndim == 2 for p in groups[0]["params"])
+    reference = run(train_set, cfg=cfg)
+    assert not state_equal(reference.model, run(train_set).model)
+    checkpoint = tmp_path / "probe.pt"
+    with pytest.raises(Interrupt):
+        run(train_set, cfg=cfg, checkpoint_path=checkpoint, callbacks=[StopAfter(epoch=2)])
+    assert state_equal(reference.model, run(train_set, cfg=cfg, checkpoint_path=checkpoint).model)
+    with pytest.raises(PrunebenchError, match="probe.muon needs"):
+        TrainConfig.from_dict({"muon": {"lr": -1}})
+
+
 def test_predict_and_embed_shapes(data):
     train_set, test_set = data
     model = run(train_set, cfg={**TINY, "epochs": 1}).model

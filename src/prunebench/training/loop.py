@@ -33,6 +33,7 @@ from prunebench.training.callbacks import EpochStats
 from prunebench.training.config import TrainConfig, tta_level
 from prunebench.training.dynamic import epoch_steps, epochs_to_steps, pruning_epoch, select_examples
 from prunebench.training.lookahead import lookahead_step, lookahead_sync
+from prunebench.training.muon import MuonSGD
 
 
 @dataclass
@@ -98,15 +99,20 @@ def images_on_device(dataset: ImageDataset, device: torch.device) -> torch.Tenso
 
 
 def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
-    """Weights get ``lr``/``weight_decay``; ≤1-d params get them scaled by ``bias_lr_scale``."""
+    """Weights get ``lr``/``weight_decay``; ≤1-d params get them scaled by ``bias_lr_scale``;
+    with ``muon.lr`` > 0, 4-d filters form a Muon group of their own."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    weights = [p for p in trainable if p.ndim > 1]
+    filters = [p for p in trainable if p.ndim == 4] if cfg.muon.lr else []
+    weights = [p for p in trainable if p.ndim > 1 and not (filters and p.ndim == 4)]
     biases = [p for p in trainable if p.ndim <= 1]
     scale = cfg.bias_lr_scale
     groups = [dict(params=weights, lr=cfg.lr, weight_decay=cfg.weight_decay)]
     if biases:
         groups.append(dict(params=biases, lr=cfg.lr * scale, weight_decay=cfg.weight_decay / scale))
-    return groups
+    if filters:
+        groups.append(dict(params=filters, lr=cfg.muon.lr, momentum=cfg.muon.momentum, nesterov=cfg.muon.nesterov,
+                           weight_decay=0.0, muon=True, ns_steps=cfg.muon.ns_steps))
+    return [group for group in groups if group["params"]]
 
 
 def lr_factor(step: int, total_steps: int, cfg: TrainConfig) -> float:
@@ -123,8 +129,11 @@ def lr_factor(step: int, total_steps: int, cfg: TrainConfig) -> float:
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, total_steps: int):
-    optimizer = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
-                                nesterov=cfg.nesterov and cfg.momentum > 0)
+    groups, nesterov = param_groups(model, cfg), cfg.nesterov and cfg.momentum > 0
+    if cfg.muon.lr:
+        optimizer = MuonSGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov)
+    else:
+        optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, cfg))
     return optimizer, scheduler
 
