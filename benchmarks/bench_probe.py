@@ -32,13 +32,15 @@ from prunebench.provenance import REPO_ROOT, code_version
 from prunebench.training import Callback, TrainConfig, build_model, resolve_device, train
 
 PROBE_PRESETS = {
-    # 2 CPU cores: airbench's conv net at widths 32-64-192 (517k params), 7 epochs with progressive
-    # resizing 16 → 32 px over 30%-75% of the steps (a quarter of the steps at full size), the whitening
+    # 2 CPU cores: airbench's conv net at widths 32-64-192 (517k params), 6.5 epochs with progressive
+    # resizing 16 → 32 px over 30%-75% of the steps (a quarter of the steps at full size), Muon on the
+    # conv filters (airbench94_muon; lr 0.1 at batch 250), SGD for the head and biases, the whitening
     # bias frozen after 3 epochs (backprop then skips the first conv's input gradient), TTA level 2.
     # Tuning runs: results/benchmarks/probe_tuning.jsonl.
-    "cpu": dict(model="airbench", model_kwargs=dict(width=[32, 64, 192], stem_stride=1), epochs=7, batch_size=250,
+    "cpu": dict(model="airbench", model_kwargs=dict(width=[32, 64, 192], stem_stride=1), epochs=6.5, batch_size=250,
                 lr=0.37, momentum=0.85, weight_decay=0.0013, bias_lr_scale=64, label_smoothing=0.2,
-                whiten_bias_epochs=3, tta=2, progressive_resize=dict(min_res=16, start=0.3, end=0.75)),
+                muon=dict(lr=0.1), whiten_bias_epochs=3, tta=2,
+                progressive_resize=dict(min_res=16, start=0.3, end=0.75)),
     # GPU: airbench94 (Jordan 2024) — base width (2.0M params), batch 1024, 9.9 epochs, bf16, TTA level 2,
     # its triangular schedule (0.2 → 1 at 23% → 0.07), alternating flip and lookahead EMA. Its decoupled
     # lr 11.5 and wd 0.0153 per 1024 examples are lr 11.5 / (1 + 1/(1 - 0.85)) = 1.5 on the batch-mean
