@@ -102,8 +102,9 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     """Weights get ``lr``/``weight_decay``; ≤1-d params get them scaled by ``bias_lr_scale``;
     with ``muon.lr`` > 0, 4-d filters form a Muon group of their own."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    filters = [p for p in trainable if p.ndim == 4] if cfg.muon.lr else []
-    weights = [p for p in trainable if p.ndim > 1 and not (filters and p.ndim == 4)]
+    is_filter = lambda p: cfg.muon.lr > 0 and p.ndim == 4  # noqa: E731
+    filters = [p for p in trainable if is_filter(p)]
+    weights = [p for p in trainable if p.ndim > 1 and not is_filter(p)]
     biases = [p for p in trainable if p.ndim <= 1]
     scale = cfg.bias_lr_scale
     groups = [dict(params=weights, lr=cfg.lr, weight_decay=cfg.weight_decay)]

@@ -45,11 +45,15 @@ class MuonSGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is not None:
                     self._update(param, group)
-        return None
+        return loss
 
     def _update(self, param: torch.Tensor, group: dict) -> None:
         grad, momentum = param.grad, group["momentum"]
