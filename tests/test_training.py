@@ -257,11 +257,12 @@ def test_muon_step_renormalizes_the_filter_then_takes_an_orthogonal_step():
 
 
 def test_muon_config_trains_filters_with_muon_and_resumes_exactly(data, tmp_path):
-    from prunebench.training.loop import build_optimizer, build_model as build
+    from prunebench.training.loop import build_optimizer
 
     train_set, _ = data
     cfg = {**TINY, "muon": {"lr": 0.05}}
-    groups = build_optimizer(build(TrainConfig.from_dict(cfg), 4, seed=0), TrainConfig.from_dict(cfg), 10)[0].param_groups
+    config = TrainConfig.from_dict(cfg)
+    groups = build_optimizer(build_model(config, 4, seed=0), config, 10)[0].param_groups
     assert [group["muon"] for group in groups] == [False, False, True]
     assert all(p.ndim == 4 for p in groups[2]["params"]) and all(p.ndim == 2 for p in groups[0]["params"])
     reference = run(train_set, cfg=cfg)

@@ -101,8 +101,10 @@ def images_on_device(dataset: ImageDataset, device: torch.device) -> torch.Tenso
 def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     """Weights get ``lr``/``weight_decay``; ≤1-d params get them scaled by ``bias_lr_scale``;
     with ``muon.lr`` > 0, 4-d filters form a Muon group of their own."""
+    def is_filter(param) -> bool:
+        return cfg.muon.lr > 0 and param.ndim == 4
+
     trainable = [p for p in model.parameters() if p.requires_grad]
-    is_filter = lambda p: cfg.muon.lr > 0 and p.ndim == 4  # noqa: E731
     filters = [p for p in trainable if is_filter(p)]
     weights = [p for p in trainable if p.ndim > 1 and not is_filter(p)]
     biases = [p for p in trainable if p.ndim <= 1]
@@ -130,11 +132,9 @@ def lr_factor(step: int, total_steps: int, cfg: TrainConfig) -> float:
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, total_steps: int):
-    groups, nesterov = param_groups(model, cfg), cfg.nesterov and cfg.momentum > 0
-    if cfg.muon.lr:
-        optimizer = MuonSGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov)
-    else:
-        optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov)
+    groups = param_groups(model, cfg)
+    optimizer_class = MuonSGD if any(group.get("muon") for group in groups) else torch.optim.SGD
+    optimizer = optimizer_class(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, cfg))
     return optimizer, scheduler
 
