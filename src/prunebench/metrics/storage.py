@@ -3,6 +3,9 @@
 Columns (one row per training example, in canonical ``example_id`` order):
 
 - ``example_id`` (int64) and ``score`` (float64, **higher = harder**);
+- ``score_se`` (float64): the estimator's standard error of each score (from the in/out model
+  counts for memorization/influence, the spread over ensemble members for ensemble metrics, 0 for
+  exact scores, NaN where undefined, e.g. one model); tables written before it read as all-NaN;
 - provenance, constant over rows: ``metric`` (registry name), ``score_name`` (the metric or its
   named variant from ``metrics.variants``, e.g. ``el2n-1-model``), ``variant``, ``direction`` (always
   ``"higher=harder"``), ``config_hash`` (hash of the config sections the score depends on),
@@ -12,7 +15,10 @@ Columns (one row per training example, in canonical ``example_id`` order):
   full-train-set epoch equivalents), ``wall_time_s`` (stand-alone cost in seconds: the probe runs'
   training time plus this metric's own computation, whether or not the runs came from the probe
   cache), ``compute_time_s`` (seconds this invocation actually took), ``reused_probe_runs``,
-  ``params`` (JSON of the metric's parameters), ``dataset_checksum`` and ``n_examples``.
+  ``params`` (JSON of the metric's parameters), ``dataset_checksum``, ``n_examples``,
+  ``n_models`` (models the estimate combines; 0 without a probe), ``label_smoothing`` (of the score
+  probes, ``metrics.label_smoothing``) and ``target_split`` (the split whose outcomes the score is
+  measured on, e.g. ``train`` or ``train-heldout-fold`` for influence; never the sweep's test split).
 
 The same provenance is stored as JSON in the parquet schema metadata (key ``prunebench``).
 """
@@ -34,26 +40,30 @@ REQUIRED_COLUMNS = ("example_id", "score", "metric", "variant", "direction", "co
                     "code_version", "probe_epochs", "cost_probe_epochs", "wall_time_s")
 PROVENANCE_KEYS = ("metric", "score_name", "variant", "direction", "config_hash", "seed", "seeds", "code_version",
                    "probe_epochs", "cost_probe_epochs", "wall_time_s", "compute_time_s", "reused_probe_runs",
-                   "params", "dataset_checksum", "n_examples")
+                   "params", "dataset_checksum", "n_examples", "n_models", "label_smoothing", "target_split")
 
 
 @dataclass
 class ScoreTable:
-    """Scores of one metric: ``ids`` and ``scores`` aligned, plus the provenance dict."""
+    """Scores of one metric: ``ids``, ``scores`` and ``score_se`` aligned, plus the provenance dict."""
 
     ids: np.ndarray
     scores: np.ndarray
     provenance: dict
+    score_se: np.ndarray | None = None  # standard error per score (NaN where undefined)
 
     @property
     def metric(self) -> str:
         return str(self.provenance["metric"])
 
 
-def write_scores(path: str | os.PathLike, ids, scores, provenance: dict) -> Path:
-    """Write a score table (rows sorted by example id); returns the path."""
+def write_scores(path: str | os.PathLike, ids, scores, provenance: dict, score_se=None) -> Path:
+    """Write a score table (rows sorted by example id); returns the path. ``score_se``: None = all NaN."""
     ids = np.asarray(ids, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
+    score_se = np.full(scores.shape, np.nan) if score_se is None else np.asarray(score_se, dtype=np.float64)
+    if score_se.shape != scores.shape:
+        raise ValueError(f"score_se {score_se.shape} must be aligned with scores {scores.shape}")
     if ids.shape != scores.shape or ids.ndim != 1:
         raise ValueError(f"ids {ids.shape} and scores {scores.shape} must be aligned 1-d arrays")
     if not np.all(np.isfinite(scores)):
@@ -67,7 +77,7 @@ def write_scores(path: str | os.PathLike, ids, scores, provenance: dict) -> Path
     for key in ("seeds", "params"):
         if not isinstance(prov[key], str):
             prov[key] = json.dumps(prov[key], sort_keys=True, default=str)
-    frame = pd.DataFrame({"example_id": ids[order], "score": scores[order]})
+    frame = pd.DataFrame({"example_id": ids[order], "score": scores[order], "score_se": score_se[order]})
     for key, value in prov.items():
         frame[key] = _column_value(key, value)
     import pyarrow as pa
@@ -85,9 +95,9 @@ def write_scores(path: str | os.PathLike, ids, scores, provenance: dict) -> Path
 
 
 def _column_value(key: str, value):
-    if key in ("probe_epochs", "cost_probe_epochs", "wall_time_s", "compute_time_s"):
+    if key in ("probe_epochs", "cost_probe_epochs", "wall_time_s", "compute_time_s", "label_smoothing"):
         return np.nan if value is None else float(value)
-    if key in ("seed", "reused_probe_runs", "n_examples"):
+    if key in ("seed", "reused_probe_runs", "n_examples", "n_models"):
         return -1 if value is None else int(value)
     return "" if value is None else str(value)
 
@@ -126,19 +136,20 @@ def read_scores(path: str | os.PathLike, expected_ids=None, *, allow_subset: boo
     if direction != DIRECTION:
         raise PrunebenchError(f"score file {path} has direction '{direction}', expected '{DIRECTION}'; recompute it")
     provenance = _provenance(frame)
+    score_se = frame["score_se"].to_numpy(dtype=np.float64) if "score_se" in frame.columns else np.full(len(ids), np.nan)
     order = np.argsort(ids, kind="stable")
-    ids, scores = ids[order], scores[order]
+    ids, scores, score_se = ids[order], scores[order], score_se[order]
     if expected_ids is not None:
         expected = np.asarray(expected_ids, dtype=np.int64)
         if allow_subset and np.all(np.isin(expected, ids)):
             keep = np.isin(ids, expected)
-            ids, scores = ids[keep], scores[keep]
-        ids, scores = _align(path, ids, scores, expected)
-    return ScoreTable(ids=ids, scores=scores, provenance=provenance)
+            ids, scores, score_se = ids[keep], scores[keep], score_se[keep]
+        ids, scores, score_se = _align(path, ids, scores, expected, score_se)
+    return ScoreTable(ids=ids, scores=scores, provenance=provenance, score_se=score_se)
 
 
-def _align(path: Path, ids: np.ndarray, scores: np.ndarray, expected: np.ndarray):
-    """Reorder (sorted) ``ids``/``scores`` to ``expected``; raise if the id sets differ."""
+def _align(path: Path, ids: np.ndarray, scores: np.ndarray, expected: np.ndarray, score_se: np.ndarray):
+    """Reorder (sorted) ``ids``/``scores``/``score_se`` to ``expected``; raise if the id sets differ."""
     if len(ids) != len(expected) or not np.array_equal(ids, np.sort(expected)):
         extra = np.setdiff1d(ids, expected)
         lacking = np.setdiff1d(expected, ids)
@@ -147,7 +158,7 @@ def _align(path: Path, ids: np.ndarray, scores: np.ndarray, expected: np.ndarray
             f"({len(lacking)} examples unscored, {len(extra)} unknown ids); recompute the scores for this config"
         )
     positions = np.searchsorted(ids, expected)
-    return ids[positions], scores[positions]
+    return ids[positions], scores[positions], score_se[positions]
 
 
 def _provenance(frame: pd.DataFrame) -> dict:
