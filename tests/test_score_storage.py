@@ -64,9 +64,83 @@ def test_corrupt_missing_and_nan_files_rejected(tmp_path):
     path = write_scores(tmp_path / "nan.parquet", np.arange(3), np.ones(3), PROV)
     frame = pd.read_parquet(path)
     frame.loc[1, "score"] = np.nan
-    frame.to_parquet(path)
+    frame.to_parquet(path)  # pandas drops the checksum metadata: an edited table is refused as such
+    with pytest.raises(PrunebenchError, match="no content checksum"):
+        read_scores(path)
+    _rewrite_with_checksum(path, frame)
     with pytest.raises(PrunebenchError, match="NaN"):
         read_scores(path)
+
+
+def _rewrite_with_checksum(path, frame):
+    """Write ``frame`` as a score table whose checksum matches its (possibly bad) content."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from prunebench.provenance import content_checksum
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    digest = content_checksum(frame["example_id"].to_numpy(np.int64), frame["score"].to_numpy(np.float64),
+                              frame["score_se"].to_numpy(np.float64))
+    pq.write_table(table.replace_schema_metadata({b"content_sha256": digest.encode()}), path)
+
+
+def test_every_single_bit_flip_of_the_score_column_is_refused(tmp_path):
+    """Issue 11 item 4: 58 of 60 bit flips in the score column were read back silently."""
+    import pyarrow.parquet as pq
+
+    path = write_scores(tmp_path / "s.parquet", np.arange(60), np.linspace(0, 1, 60), PROV)
+    table = pq.read_table(path)
+    scores = table.column("score").to_numpy()
+    for position in range(60):
+        flipped = scores.copy()
+        flipped.view(np.uint64)[position] ^= np.uint64(1) << np.uint64(position % 52)  # one mantissa bit
+        damaged = table.set_column(table.schema.get_field_index("score"), "score", [flipped])
+        pq.write_table(damaged.replace_schema_metadata(table.schema.metadata), path)
+        with pytest.raises(PrunebenchError, match="does not match its content checksum"):
+            read_scores(path)
+
+
+def test_truncated_table_is_refused_with_its_fix(tmp_path):
+    path = write_scores(tmp_path / "s.parquet", np.arange(500), np.linspace(0, 1, 500), PROV)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(PrunebenchError, match="not a readable parquet table.*recompute") as err:
+        read_scores(path)
+    assert "\n" not in str(err.value)
+
+
+def test_stale_config_hash_is_refused_naming_the_fix(tmp_path):
+    path = write_scores(tmp_path / "el2n.parquet", np.arange(10), np.ones(10), PROV)
+    assert read_scores(path, expected_hash="abc").provenance["config_hash"] == "abc"
+    with pytest.raises(PrunebenchError, match=r"other settings \(config_hash abc.* gives def.*rerun `snakemake") as err:
+        read_scores(path, expected_hash="def")
+    assert f"delete {path}" in str(err.value)
+
+
+def test_table_records_the_machine(tmp_path):
+    import torch
+
+    table = read_scores(write_scores(tmp_path / "s.parquet", np.arange(5), np.ones(5), {**PROV, "torch_threads": 3}))
+    assert table.provenance["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert table.provenance["torch_threads"] == 3 and table.provenance["torch_version"] == torch.__version__
+    assert table.provenance["cpu_model"] and table.provenance["platform"]
+
+
+def test_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    import pyarrow.parquet as pq
+
+    def no_space(table, where, *args, **kwargs):
+        with open(where, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", no_space)
+    with pytest.raises(PrunebenchError, match="cannot write .*No space left on device.*free disk space") as err:
+        write_scores(tmp_path / "s.parquet", np.arange(5), np.ones(5), PROV)
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_corrupt_file_is_one_error_line_from_cli(tmp_path):

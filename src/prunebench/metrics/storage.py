@@ -20,7 +20,12 @@ Columns (one row per training example, in canonical ``example_id`` order):
   probes, ``metrics.label_smoothing``) and ``target_split`` (the split whose outcomes the score is
   measured on, e.g. ``train`` or ``train-heldout-fold`` for influence; never the sweep's test split).
 
-The same provenance is stored as JSON in the parquet schema metadata (key ``prunebench``).
+The same provenance is stored as JSON in the parquet schema metadata (key ``prunebench``), with the
+machine it was computed on (``prunebench.provenance.environment``: ``cpu_model``, ``cpu_capability``,
+``torch_threads``, ``torch_version``, ``python_version``, ``platform``; also columns), and
+``content_sha256``, the SHA-256 of the ``example_id``, ``score`` and ``score_se`` columns' bytes,
+verified on every read (a truncated file or a flipped bit is refused with its fix). Writes are atomic
+(temporary file + ``os.replace``, removed on any error).
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ import pandas as pd
 
 from prunebench.errors import PrunebenchError
 from prunebench.metrics.registry import DIRECTION
+from prunebench.provenance import ENVIRONMENT_KEYS, atomic_write, content_checksum, environment, stale_line
 
 REQUIRED_COLUMNS = ("example_id", "score", "metric", "variant", "direction", "config_hash", "seed",
                     "code_version", "probe_epochs", "cost_probe_epochs", "wall_time_s")
 PROVENANCE_KEYS = ("metric", "score_name", "variant", "direction", "config_hash", "seed", "seeds", "code_version",
                    "probe_epochs", "cost_probe_epochs", "wall_time_s", "compute_time_s", "reused_probe_runs",
-                   "params", "dataset_checksum", "n_examples", "n_models", "label_smoothing", "target_split")
+                   "params", "dataset_checksum", "n_examples", "n_models", "label_smoothing", "target_split",
+                   *ENVIRONMENT_KEYS)
+RECOMPUTE = "delete it and recompute it (`snakemake ...` or `python -m prunebench metrics compute`)"
 
 
 @dataclass
@@ -72,6 +80,8 @@ def write_scores(path: str | os.PathLike, ids, scores, provenance: dict, score_s
         raise ValueError("duplicate example ids")
     order = np.argsort(ids, kind="stable")
     prov = {key: provenance.get(key) for key in PROVENANCE_KEYS}
+    machine = environment(provenance.get("torch_threads"))
+    prov.update({key: machine[key] for key in ENVIRONMENT_KEYS if prov[key] is None})
     prov["direction"] = DIRECTION
     prov["n_examples"] = int(len(ids))
     for key in ("seeds", "params"):
@@ -86,27 +96,27 @@ def write_scores(path: str | os.PathLike, ids, scores, provenance: dict, score_s
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[b"prunebench"] = json.dumps(prov, default=str).encode()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table.replace_schema_metadata(meta), tmp)
-    os.replace(tmp, path)
-    return path
+    meta[b"content_sha256"] = content_checksum(ids[order], scores[order], score_se[order]).encode()
+    table = table.replace_schema_metadata(meta)
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def _column_value(key: str, value):
     if key in ("probe_epochs", "cost_probe_epochs", "wall_time_s", "compute_time_s", "label_smoothing"):
         return np.nan if value is None else float(value)
-    if key in ("seed", "reused_probe_runs", "n_examples", "n_models"):
+    if key in ("seed", "reused_probe_runs", "n_examples", "n_models", "torch_threads"):
         return -1 if value is None else int(value)
     return "" if value is None else str(value)
 
 
-def read_scores(path: str | os.PathLike, expected_ids=None, *, allow_subset: bool = False) -> ScoreTable:
+def read_scores(path: str | os.PathLike, expected_ids=None, *, allow_subset: bool = False,
+                expected_hash: str | None = None) -> ScoreTable:
     """Read and check a score table.
 
     Raises :class:`PrunebenchError` (one line) when the file is missing or not parquet, misses a
-    column, holds NaN/inf or duplicate ids, states another direction, or — given ``expected_ids``
+    column or its ``content_sha256``, does not match that checksum (truncated, bit flip), holds
+    NaN/inf or duplicate ids, states another direction, was computed under another ``config_hash``
+    than ``expected_hash`` (the config in force: ``prunebench.provenance.score_hash``), or — given ``expected_ids``
     (the dataset's ids) — its ids are not exactly those ids. Rows are returned in the order of
     ``expected_ids`` when given, else sorted by id. ``allow_subset=True`` accepts ``expected_ids``
     that are a subset of the scored ids (e.g. a sweep's nested subsample of the scored train set)
@@ -115,15 +125,11 @@ def read_scores(path: str | os.PathLike, expected_ids=None, *, allow_subset: boo
     path = Path(path)
     if not path.is_file():
         raise PrunebenchError(f"score file {path} not found; compute it with `python -m prunebench metrics compute`")
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as err:  # pyarrow raises several types for a damaged file
-        raise PrunebenchError(
-            f"score file {path} is not a readable parquet table ({type(err).__name__}); delete it and recompute it"
-        ) from None
+    frame, stored_checksum = _read_frame(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise PrunebenchError(f"score file {path} lacks column(s) {', '.join(missing)}; recompute it with this version")
+    _verify_checksum(path, frame, stored_checksum)
     if len(frame) == 0:
         raise PrunebenchError(f"score file {path} is empty; recompute it")
     scores = frame["score"].to_numpy(dtype=np.float64)
@@ -136,6 +142,9 @@ def read_scores(path: str | os.PathLike, expected_ids=None, *, allow_subset: boo
     if direction != DIRECTION:
         raise PrunebenchError(f"score file {path} has direction '{direction}', expected '{DIRECTION}'; recompute it")
     provenance = _provenance(frame)
+    if expected_hash is not None and str(provenance.get("config_hash")) != expected_hash:
+        raise PrunebenchError(stale_line(path, "score file", str(provenance.get("config_hash")), expected_hash,
+                                         "rerun `snakemake --configfile <config>` (it recomputes it)"))
     score_se = frame["score_se"].to_numpy(dtype=np.float64) if "score_se" in frame.columns else np.full(len(ids), np.nan)
     order = np.argsort(ids, kind="stable")
     ids, scores, score_se = ids[order], scores[order], score_se[order]
@@ -146,6 +155,29 @@ def read_scores(path: str | os.PathLike, expected_ids=None, *, allow_subset: boo
             ids, scores, score_se = ids[keep], scores[keep], score_se[keep]
         ids, scores, score_se = _align(path, ids, scores, expected, score_se)
     return ScoreTable(ids=ids, scores=scores, provenance=provenance, score_se=score_se)
+
+
+def _read_frame(path: Path) -> tuple[pd.DataFrame, str | None]:
+    """The table and its stored ``content_sha256`` (None when absent); a damaged file is one line."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise PrunebenchError(f"score file {path} is not a readable parquet table ({type(err).__name__}); "
+                              f"{RECOMPUTE}") from None
+    stored = (table.schema.metadata or {}).get(b"content_sha256")
+    return table.to_pandas(), stored.decode() if stored else None
+
+
+def _verify_checksum(path: Path, frame: pd.DataFrame, stored: str | None) -> None:
+    """Refuse a table without ``content_sha256`` or whose id/score/score_se bytes do not hash to it."""
+    if stored is None:
+        raise PrunebenchError(f"score file {path} has no content checksum (written by an older version); {RECOMPUTE}")
+    columns = [frame[c].to_numpy(dtype=np.int64 if c == "example_id" else np.float64)
+               for c in ("example_id", "score", "score_se") if c in frame.columns]
+    if len(columns) < 3 or content_checksum(*columns) != stored:
+        raise PrunebenchError(f"score file {path} does not match its content checksum (corrupted); {RECOMPUTE}")
 
 
 def _align(path: Path, ids: np.ndarray, scores: np.ndarray, expected: np.ndarray, score_se: np.ndarray):
