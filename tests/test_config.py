@@ -67,3 +67,34 @@ def test_cli_reports_user_error_as_one_line():
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: config 'no-such-scale' not found")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_yaml_error_names_line_and_column(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: smoke\nseed: 0\ndata:\n  train_size: [1000\n  test_size: 500\n")
+    with pytest.raises(PrunebenchError, match=r"not valid YAML at line \d+, column \d+: ") as err:
+        load_config(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_sweep_size_larger_than_the_train_set_is_refused_on_loading(tmp_path):
+    config = load_config("smoke")
+    config["sweep"]["sizes"] = [200, 5000]
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(PrunebenchError, match=r"sweep.sizes \[5000\] exceed data.train_size=1000"):
+        load_config(path)
+
+
+def test_workflow_check_refuses_ssl_prototypes_without_checkpoint(monkeypatch, tmp_path):
+    from prunebench.config import check_workflow_config
+
+    monkeypatch.delenv("PRUNEBENCH_SSL_CHECKPOINT", raising=False)
+    config = load_config("imagenet")
+    with pytest.raises(PrunebenchError, match="ssl-prototypes uses encoder timm:resnet50.*checkpoint"):
+        check_workflow_config(config)
+    weights = tmp_path / "swav.pt"
+    weights.write_bytes(b"0")
+    monkeypatch.setenv("PRUNEBENCH_SSL_CHECKPOINT", str(weights))
+    assert check_workflow_config(config) is config
+    check_workflow_config(load_config("smoke"))  # simclr: trained here, nothing to point at

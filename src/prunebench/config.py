@@ -72,10 +72,54 @@ def load_config(name_or_path: str | os.PathLike) -> dict:
     try:
         config = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise PrunebenchError(f"config {path} is not valid YAML ({err.__class__.__name__}); fix its syntax") from err
+        raise PrunebenchError(f"config {path} is not valid YAML{_yaml_where(err)}; fix its syntax") from None
     if not isinstance(config, dict):
         raise PrunebenchError(f"config {path} must be a YAML mapping of sections; see workflow/config/ci.yaml")
-    return validate_config(config, source=f"config {path}")
+    return check_sizes(validate_config(config, source=f"config {path}"), source=f"config {path}")
+
+
+def _yaml_where(err: yaml.YAMLError) -> str:
+    """`` at line L, column C: <problem>`` from a PyYAML error (1-based, as editors count)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or err.__class__.__name__
+    return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else f" ({problem})"
+
+
+def check_sizes(config: dict, source: str = "config") -> dict:
+    """Refuse ``sweep.sizes`` larger than the configured train set (``data.train_size``, when set):
+    such a sweep would fail only after every score was computed."""
+    train_size = (config.get("data") or {}).get("train_size")
+    sizes = [int(n) for n in (config.get("sweep") or {}).get("sizes") or []]
+    too_large = [n for n in sizes if train_size is not None and n > int(train_size)]
+    if too_large:
+        raise PrunebenchError(f"invalid {source}: sweep.sizes {too_large} exceed data.train_size={train_size}; "
+                              "lower sweep.sizes or raise data.train_size")
+    return config
+
+
+def check_workflow_config(config: dict, source: str = "config") -> dict:
+    """What the workflow checks at parse time (so ``snakemake -n`` refuses it) beyond the schema:
+    :func:`check_sizes`, and settings a configured metric cannot run without (``ssl-prototypes``
+    with a ``timm:`` encoder needs ``metrics.ssl-prototypes.checkpoint``, a local weights file)."""
+    check_sizes(config, source)
+    metrics = config.get("metrics") or {}
+    names = list(metrics.get("names") or [])
+    variants = metrics.get("variants") or {}
+    if "ssl-prototypes" in names or any(v.get("metric") == "ssl-prototypes" for v in variants.values()):
+        _check_ssl_checkpoint(metrics.get("ssl-prototypes") or {}, source)
+    return config
+
+
+def _check_ssl_checkpoint(params: dict, source: str) -> None:
+    encoder, checkpoint = str(params.get("encoder") or "simclr"), params.get("checkpoint")
+    if not encoder.startswith("timm:"):
+        return
+    path = Path(os.path.expandvars(str(checkpoint or ""))).expanduser()
+    if not checkpoint or "$" in str(path) or not path.is_file():
+        raise PrunebenchError(f"invalid {source}: metrics.ssl-prototypes uses encoder {encoder}, which needs a local "
+                              f"weights file, but checkpoint is '{checkpoint}' ({path} not found); set "
+                              "metrics.ssl-prototypes.checkpoint (or $PRUNEBENCH_SSL_CHECKPOINT), use encoder: simclr, "
+                              "or drop ssl-prototypes from metrics.names")
 
 
 def results_dir(config: dict) -> Path:
