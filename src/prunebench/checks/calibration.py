@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -50,27 +49,31 @@ def calibrate(committed: Path, regenerated: Path, scale: str, perturbation: dict
         "scores": score_agreement(committed, regenerated, metrics_of(committed)),
         "perturbation": perturbation,
         "machine": machine_description(),
+        "committed_on": tables_machine(committed),
+        "regenerated_on": tables_machine(regenerated),
         "command": f"python -m prunebench check-headline --config {scale} --calibrate",
     }
 
 
 def machine_description() -> dict:
-    """CPU model, torch's kernel capability and thread count of this process."""
-    import torch
+    """This machine (:func:`prunebench.provenance.environment`) plus the kernel-choice variables set."""
+    from prunebench.provenance import environment
 
-    return {"cpu": _cpu_model(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "platform": platform.platform(),
-            "env": {k: v for k, v in os.environ.items() if k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}}
+    chosen = {k: v for k, v in os.environ.items() if k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
+    return {**environment(), "kernel_env": chosen}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def tables_machine(folder: Path) -> dict:
+    """The machine stamped in the first score table of ``folder`` (cpu model, kernel capability, threads)."""
+    from prunebench.checks.trained import metrics_of
+    from prunebench.metrics.storage import read_scores
+    from prunebench.provenance import ENVIRONMENT_KEYS
+
+    names = metrics_of(folder)
+    if not names:
+        return {}
+    provenance = read_scores(folder / "scores" / f"{names[0]}.parquet").provenance
+    return {key: provenance.get(key) for key in ENVIRONMENT_KEYS}
 
 
 def write_calibration(document: dict, path: Path) -> Path:
