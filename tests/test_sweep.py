@@ -24,7 +24,7 @@ CONFIG = {
     "metrics": {"names": ["el2n"]},
     "sweep": {"sizes": [200, 300], "fractions_kept": [1.0, 0.5], "metrics": ["random", "el2n"], "keep": ["easy", "hard"],
               "seeds": [0], "protocols": ["fixed_epochs", "fixed_compute"], "fixed_compute_metrics": ["el2n/hard"],
-              "test_size": 100},
+              "test_size": 100, "score_source": "full"},
 }
 ROW_COLUMNS = {"scale", "protocol", "initial_size", "fraction_kept", "prune_ratio", "n_kept", "metric", "keep",
                "direction", "seed", "subset_seed", "selection_seed", "train_seed", "test_accuracy", "test_error",
@@ -47,7 +47,11 @@ def score_path(train_set, tmp_path_factory):
     from prunebench.metrics.storage import write_scores
 
     path = tmp_path_factory.mktemp("scores") / "el2n.parquet"
-    write_scores(path, train_set.ids, train_set.ids.astype(float), {"metric": "el2n", "variant": "test: score=id"})
+    from prunebench.provenance import score_hash
+
+    write_scores(path, train_set.ids, train_set.ids.astype(float),
+                 {"metric": "el2n", "variant": "test: score=id", "config_hash": score_hash(CONFIG, "el2n"),
+                  "cost_probe_epochs": 2.0, "wall_time_s": 1.5})
     return path
 
 
@@ -94,7 +98,7 @@ def test_selection_is_restricted_to_the_initial_subset(train_set, score_path):
         assert set(chosen[keep].initial.ids) == initial_ids  # same N-subset for every metric/keep
         kept_ids = set(chosen[keep].pruned.ids)
         assert len(kept_ids) == 100 and kept_ids <= initial_ids
-    # score = id: keep hard holds higher ids than keep easy (class balance 0.5 mixes the two a little)
+    # score = id: keep hard holds higher ids than keep easy
     assert np.mean(chosen["hard"].pruned.ids) > np.mean(chosen["easy"].pruned.ids)
     assert len(chosen["all"].kept) == 200
 
@@ -158,7 +162,7 @@ def test_aggregate_is_order_free_and_resumable(runs, score_path, tmp_path):
         sweep_table(runs["paths"])
     redo = run_point(CONFIG, SweepPoint("fixed_epochs", 200, "el2n", "hard", 0.5, 0), score_path=score_path, threads=1)
     write_row(redo, lost)
-    timing = ["wall_time_s", "train_wall_time_s"]
+    timing = ["wall_time_s", "train_wall_time_s", "checksum"]  # the row checksum covers the timings
     assert sweep_table(runs["paths"]).drop(columns=timing).equals(table.drop(columns=timing))
     parquet = write_sweep_table(table, tmp_path / "sweep.parquet", tmp_path / "sweep.csv")
     assert pd.read_parquet(parquet).equals(table)
@@ -169,3 +173,20 @@ def test_aggregate_rejects_duplicate_points(runs, tmp_path):
     copy = write_row(read_row(runs["paths"][0]), tmp_path / "copy.json")
     with pytest.raises(PrunebenchError, match="share coordinates"):
         sweep_table([runs["paths"][0], copy])
+
+
+def test_every_row_records_selection_and_score_source(runs):
+    """Class balance, rule and score source are in every row, the f = 1 baseline's too (not NaN/'')."""
+    for row in (runs["base"], runs["epochs"], runs["compute"]):
+        assert row["class_balance"] == 0.0  # CIFAR-10: the paper's plain top-k
+        assert row["selection_rule"] == "topk"
+    assert runs["base"]["score_source"] == "none" and runs["base"]["score_probe_steps"] == 0
+    assert runs["epochs"]["score_source"] == "full"
+
+
+def test_rows_count_the_probe_cost_of_their_scores(runs):
+    """score_probe_steps = cost_probe_epochs x ceil(n_scored / probe batch): 2 x ceil(400 / 50)."""
+    row = runs["epochs"]
+    assert row["score_probe_epochs"] == 2.0 and row["score_probe_steps"] == 16
+    assert row["score_wall_time_s"] == 1.5
+    assert row["steps_with_scoring"] == row["train_steps"] + 16

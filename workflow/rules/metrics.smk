@@ -32,6 +32,8 @@ rule score:
         f"{RESULTS}/scores/{{metric}}.parquet",
     log:
         f"logs/{NAME}/metrics/{{metric}}.log",
+    params:
+        config_hash=lambda wildcards: stage_hash(config, "score", wildcards.metric),
     wildcard_constraints:
         metric=r"[a-z0-9-]+",
     threads: (config.get("probe") or {}).get("threads") or 1
@@ -49,6 +51,29 @@ rule metric_correlations:
         csv=f"{RESULTS}/metric_correlations.csv",
     log:
         f"logs/{NAME}/metrics/correlations.log",
+    params:
+        config_hash=stage_hash(config, "correlations") if METRIC_NAMES else "",
     shell:
         "{PY} -m prunebench metrics correlations --config {CONFIG_PATH} --scores {input} "
         "--out-fig {output.figure} --out-csv {output.csv} > {log} 2>&1"
+
+
+rule subset_score:
+    """sweep.score_source initial_subset: the metric's table of one replicate's N initial examples,
+    its probes trained on them alone (prunebench.sweep.scores); read by the sweep points of (N, seed)."""
+    input:
+        f"{RESULTS}/data/manifest.json",
+    output:
+        f"{RESULTS}/scores/subset/N{{n}}/seed{{seed}}/{{metric}}.parquet",
+    log:
+        f"logs/{NAME}/metrics/subset/N{{n}}/seed{{seed}}/{{metric}}.log",
+    wildcard_constraints:
+        n=r"\d+",
+        seed=r"\d+",
+        metric=r"[a-z0-9-]+",
+    threads: (config.get("probe") or {}).get("threads") or 1
+    resources:
+        **metric_resources(),
+    shell:
+        "{PY} -m prunebench sweep scores --config {CONFIG_PATH} --metric {wildcards.metric} --size {wildcards.n}"
+        " --seed {wildcards.seed} --out {output} > {log} 2>&1"

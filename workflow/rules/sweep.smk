@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even without `pip install -e`
-from prunebench.sweep.plan import BASELINE_KEEP, BASELINE_METRIC, RANDOM_METRIC, baseline_point, plan_points, sweep_settings
+from prunebench.sweep.plan import (BASELINE_KEEP, BASELINE_METRIC, RANDOM_METRIC, baseline_point, parse_point, plan_points,
+                                   score_table_path, sweep_settings)
 from prunebench.sweep.point import point_config_hash
 
 SWEEP = sweep_settings(config)
 SWEEP_POINTS = plan_points(config) if config.get("sweep") else []
 SWEEP_RUNS = [f"{RESULTS}/runs/{point.relative_path()}" for point in SWEEP_POINTS]
-SWEEP_CONFIG_HASH = point_config_hash(config) if SWEEP_POINTS else ""  # a changed recipe reruns every point
+SWEEP_CONFIG_HASH = stage_hash(config, "sweep_point") if SWEEP_POINTS else ""  # a changed recipe reruns every point
 SWEEP_TARGETS = [f"{RESULTS}/sweep.parquet", f"{RESULTS}/sweep.csv"] if SWEEP_POINTS else []
 
 
@@ -27,10 +28,13 @@ def sweep_resources():
 
 
 def sweep_point_inputs(wildcards):
-    """The data manifest, the metric's score table, and (fixed_compute) the f = 1 run of the point."""
+    """The data manifest, the metric's score table (sweep.score_source: the (N, seed) initial subset's
+    or the full train set's), and (fixed_compute) the f = 1 run of the point."""
     inputs = {"data": f"{RESULTS}/data/manifest.json"}
-    if wildcards.metric not in (BASELINE_METRIC, RANDOM_METRIC):
-        inputs["scores"] = f"{RESULTS}/scores/{wildcards.metric}.parquet"
+    point = parse_point(wildcards.protocol, wildcards.n, wildcards.metric, wildcards.keep, wildcards.f, wildcards.seed)
+    scores = score_table_path(RESULTS, point, SWEEP["score_source"])
+    if scores is not None:
+        inputs["scores"] = str(scores)
     if wildcards.protocol == "fixed_compute":
         inputs["baseline"] = f"{RESULTS}/runs/{baseline_point(int(wildcards.n), int(wildcards.seed)).relative_path()}"
     return inputs
@@ -54,19 +58,20 @@ rule sweep_point:
         protocol="fixed_epochs|fixed_compute",
         n=r"\d+",
         metric=r"[a-z0-9-]+",
-        keep="easy|hard|random|all",
+        keep="easy|hard|ccs|random|all",
         f=r"[0-9.]+",
         seed=r"\d+",
     params:
         options=sweep_point_options,
         config_hash=SWEEP_CONFIG_HASH,
+        threads=SWEEP["threads"],  # the configured count, never Snakemake's capped {threads}
     threads: SWEEP["threads"]
     resources:
         **sweep_resources(),
     shell:
         "{PY} -m prunebench sweep point --config {CONFIG_PATH} --protocol {wildcards.protocol}"
         " --size {wildcards.n} --metric {wildcards.metric} --keep {wildcards.keep}"
-        " --fraction-kept {wildcards.f} --seed {wildcards.seed} --threads {threads} {params.options}"
+        " --fraction-kept {wildcards.f} --seed {wildcards.seed} --threads {params.threads} {params.options}"
         " --out {output} > {log} 2>&1"
 
 
@@ -78,5 +83,7 @@ rule sweep_aggregate:
         csv=f"{RESULTS}/sweep.csv",
     log:
         f"logs/{NAME}/sweep_aggregate.log",
+    params:
+        config_hash=SWEEP_CONFIG_HASH,
     shell:
-        "{PY} -m prunebench sweep aggregate {input} --out {output.parquet} --csv {output.csv} > {log} 2>&1"
+        "{PY} -m prunebench sweep aggregate {input} --config {CONFIG_PATH} --out {output.parquet} --csv {output.csv} > {log} 2>&1"

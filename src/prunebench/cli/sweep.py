@@ -1,4 +1,4 @@
-"""``python -m prunebench sweep {plan,point,aggregate}``: the training sweep over N × f × metric × keep × seed."""
+"""``python -m prunebench sweep {plan,scores,point,aggregate}``: the training sweep over N × f × metric × keep × seed."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def register(subparsers) -> None:
                                    description=f"The pruning sweep. {CONVENTION}.")
     commands = parser.add_subparsers(dest="sweep_command", metavar="SUBCOMMAND", required=True)
     _register_plan(commands)
+    _register_scores(commands)
     _register_point(commands)
     _register_aggregate(commands)
 
@@ -34,8 +35,8 @@ def _register_point(commands) -> None:
                         help="fixed_epochs: the recipe's epochs; fixed_compute: the f=1 run's optimizer steps")
     parser.add_argument("--size", type=int, required=True, help="initial dataset size N (class-balanced subsample)")
     parser.add_argument("--metric", required=True, help="metric name; 'none' for the f=1 baseline")
-    parser.add_argument("--keep", required=True, choices=("easy", "hard", "random", "all"),
-                        help="easy/hard (random for metric random, all for the baseline)")
+    parser.add_argument("--keep", required=True, choices=("easy", "hard", "ccs", "random", "all"),
+                        help="easy/hard (ccs under selection rule ccs, random for metric random, all for the baseline)")
     parser.add_argument("--fraction-kept", type=float, required=True, help="f in (0, 1]; 1 only for the baseline")
     parser.add_argument("--seed", type=int, default=0, help="replicate index (seeds are derived from the config's)")
     parser.add_argument("--scores", default=None, help="score table (default results/<name>/scores/<metric>.parquet)")
@@ -44,6 +45,21 @@ def _register_point(commands) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default sweep.threads)")
     parser.add_argument("--out", required=True, help="run file (.json) to write")
     parser.set_defaults(func=run_point)
+
+
+def _register_scores(commands) -> None:
+    parser = commands.add_parser(
+        "scores", help="score one replicate's N-example initial dataset (probes trained on it alone)",
+        description="A metric's score table of the (N, seed) initial dataset, for sweep.score_source initial_subset. "
+                    "Scores: higher = harder.")
+    parser.add_argument("--config", required=True, help="scale name or YAML path")
+    parser.add_argument("--metric", required=True, help="score name (a metrics.names entry)")
+    parser.add_argument("--size", type=int, required=True, help="initial dataset size N")
+    parser.add_argument("--seed", type=int, default=0, help="replicate index (the sweep's seed)")
+    parser.add_argument("--device", default=None, help="cpu/cuda (default: the config's device)")
+    parser.add_argument("--out", default=None,
+                        help="score table (default results/<name>/scores/subset/N<N>/seed<s>/<metric>.parquet)")
+    parser.set_defaults(func=run_scores)
 
 
 def _register_aggregate(commands) -> None:
@@ -68,6 +84,16 @@ def run_plan(args: argparse.Namespace) -> int:
     for p in points:
         print(f"{p.protocol}\t{p.initial_size}\t{p.metric}\t{p.keep}\t{format_fraction(p.fraction_kept)}\t{p.seed}")
     log.info("%d points (%s)", len(points), CONVENTION)
+    return 0
+
+
+def run_scores(args: argparse.Namespace) -> int:
+    from prunebench.config import load_config
+    from prunebench.sweep.scores import compute_subset_scores
+
+    path = compute_subset_scores(load_config(args.config), args.metric, args.size, args.seed, out=args.out,
+                                 device=args.device)
+    print(path)
     return 0
 
 

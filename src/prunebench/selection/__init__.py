@@ -3,11 +3,13 @@
 Conventions (stated in every output of :mod:`prunebench.cli.select`):
 
 - ``fraction_kept`` f is the fraction of the scored set that is kept; ``prune_ratio = 1 - f``. The
-  kept count is ``round(f * N)`` (at least 1 when f > 0).
+  kept count is ``floor(f * N + 1/2)``, f·N rounded half up (at least 1 when f > 0): one rounding,
+  :func:`kept_count`, used by every selection rule and the sweep (Python's ``round`` rounds half
+  to even, ``round(2.5) = 2``, which would keep 2 of 5 at f = 0.5 but 4 of 7 at f = 0.5).
 - ``keep="hard"`` keeps the highest scores, ``keep="easy"`` the lowest; ties are broken by a
   random permutation drawn from ``seed`` (reproducible, unbiased between tied examples).
 - **Class balance** (Sorscher et al. 2022, §5, "50% class-balancing ratio"; our reading of the
-  rule, which the paper states only in words): with budget ``n = round(f N)`` and class ``c`` of
+  rule, which the paper states only in words): with budget ``n = kept_count(N, f)`` and class ``c`` of
   size ``N_c``, class ``c``'s proportional share is ``f N_c``; every class keeps at least
   ``min(N_c, ceil(class_balance * f * N_c))`` examples (its best-ranked ones under the keep rule),
   and the rest of the budget goes to the best-ranked remaining examples regardless of class.
@@ -17,6 +19,7 @@ Conventions (stated in every output of :mod:`prunebench.cli.select`):
 - ``rule="ccs"`` is coverage-centric selection (Zheng et al. 2023, Algorithm 1), see :func:`ccs`.
   CCS decides by itself which difficulty levels to keep, so ``keep`` does not change it, and it
   is applied over the whole set (``class_balance`` is not used); both are recorded in outputs.
+  Its keep mode is ``"ccs"`` (:data:`CCS_KEEP`): the sweep reports CCS as one strategy.
 """
 
 from __future__ import annotations
@@ -28,14 +31,18 @@ import numpy as np
 from prunebench.errors import PrunebenchError
 
 KEEP_MODES = ("easy", "hard")
+CCS_KEEP = "ccs"  # the single keep mode of rule ccs (it chooses the difficulty levels itself)
 RULES = ("topk", "ccs")
 
 
 def kept_count(n_total: int, fraction_kept: float) -> int:
-    """``round(f N)``, at least 1 for f > 0, at most N."""
+    """``floor(f N + 1/2)`` (f·N rounded half up), at least 1 for f > 0, at most N.
+
+    A tolerance of 1e-9 absorbs binary error in f·N (0.7 · 5 = 3.4999999999999996 → 4, not 3).
+    """
     if not 0.0 < fraction_kept <= 1.0:
         raise PrunebenchError(f"fraction_kept must be in (0, 1], got {fraction_kept}; prune_ratio = 1 - fraction_kept")
-    return int(min(n_total, max(1, round(fraction_kept * n_total))))
+    return int(min(n_total, max(1, math.floor(fraction_kept * n_total + 0.5 + 1e-9))))
 
 
 def preference_order(scores, keep: str, seed: int) -> np.ndarray:
@@ -61,8 +68,8 @@ def class_floors(labels, n_keep: int, fraction_kept: float, class_balance: float
     return floors
 
 
-def topk(scores, labels, fraction_kept: float, keep: str, seed: int, class_balance: float = 0.5) -> np.ndarray:
-    """Keep the best-ranked ``round(f N)`` examples subject to the class-balance floor; sorted positions."""
+def topk(scores, labels, fraction_kept: float, keep: str, seed: int, class_balance: float = 0.0) -> np.ndarray:
+    """Keep the best-ranked ``kept_count(N, f)`` examples subject to the class-balance floor; sorted positions."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     n_keep = kept_count(len(scores), fraction_kept)
@@ -85,7 +92,7 @@ def ccs(scores, fraction_kept: float, seed: int, hard_cutoff: float = 0.1, strat
     """Coverage-centric coreset selection (Zheng, Liu, Li, Prakash, ICLR 2023, Algorithm 1).
 
     1. Drop the hardest ``β = hard_cutoff`` fraction (likely mislabeled or ambiguous); β is lowered
-       to ``1 - f`` if fewer than ``round(f N)`` examples would remain.
+       to ``1 - f`` if fewer than ``kept_count(N, f)`` examples would remain.
     2. Split the remaining score range into ``k = strata`` strata of equal width.
     3. Budget allocation: while budget ``m`` is left, take the non-empty stratum ``B`` with the fewest
        examples, keep ``m_B = min(|B|, floor(m / #strata left))`` of its examples drawn uniformly at
@@ -117,16 +124,22 @@ def ccs(scores, fraction_kept: float, seed: int, hard_cutoff: float = 0.1, strat
     return np.sort(np.concatenate(kept))
 
 
-def select(scores, labels, fraction_kept: float, keep: str = "hard", seed: int = 0, class_balance: float = 0.5,
+def select(scores, labels, fraction_kept: float, keep: str = "hard", seed: int = 0, class_balance: float = 0.0,
            rule: str = "topk", ccs_hard_cutoff: float = 0.1, ccs_strata: int = 50) -> np.ndarray:
-    """Sorted positions of the kept examples under ``rule`` (see the module docstring)."""
+    """Sorted positions of the kept examples under ``rule`` (see the module docstring).
+
+    ``class_balance`` defaults to 0 (plain top-k, what the paper did on CIFAR-10); the paper's
+    ImageNet runs used 0.5 (see :func:`prunebench.selection.io.default_class_balance`).
+    """
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) != len(labels):
         raise PrunebenchError(f"{len(scores)} scores but {len(labels)} labels; score the same dataset you select from")
     if not np.all(np.isfinite(scores)):
         raise PrunebenchError("scores contain NaN/inf; recompute the score table")
-    if keep not in KEEP_MODES:
-        raise PrunebenchError(f"keep must be one of {', '.join(KEEP_MODES)}, got '{keep}'")
+    if keep == CCS_KEEP and rule != "ccs":
+        raise PrunebenchError(f"keep '{CCS_KEEP}' belongs to selection rule ccs, not '{rule}'; use keep easy or hard")
+    if keep not in KEEP_MODES + (CCS_KEEP,):
+        raise PrunebenchError(f"keep must be one of {', '.join(KEEP_MODES)} (or '{CCS_KEEP}' with rule ccs), got '{keep}'")
     if rule == "topk":
         return topk(scores, labels, fraction_kept, keep, seed, class_balance)
     if rule == "ccs":

@@ -3,10 +3,14 @@
 1. Initial dataset: a class-balanced seeded subsample of N examples of the configured train set,
    ``balanced_subsample(labels, N, derive_seed(seed, "sweep-subset", replicate))``. The seed does
    not depend on N, so for one replicate the initial datasets are nested (N=1000 ⊂ N=2000 ⊂ ...).
-2. Scores: the metric's table (computed once on the full configured train set) restricted to those
-   N examples. Metric ``random`` draws a fresh uniform score per (N, replicate) instead, so the
+2. Scores (``sweep.score_source``, see docs/protocol.md): ``initial_subset`` (default) reads the
+   metric's table computed with probes trained on those N examples only
+   (``results/<name>/scores/subset/N<N>/seed<s>/<metric>.parquet``); ``full`` reads the table of
+   the whole configured train set restricted to those N examples. The row records the source and
+   the table's probe cost (``score_probe_steps``, ``score_wall_time_s``). Metric ``random`` draws a fresh uniform score per (N, replicate) instead, so the
    random baseline varies over seeds like the trained models do. Baseline (f = 1): no selection.
-3. Selection: ``prunebench.selection.select`` over the N-subset only: n_kept = round(f·N).
+3. Selection: ``prunebench.selection.select`` over the N-subset only: n_kept = kept_count(N, f)
+   = floor(f·N + 1/2).
 4. Training: a fresh model with the sweep recipe (``probe`` section overridden by ``sweep.train``);
    the training seed depends only on (N, replicate), shared by every metric and f (common random
    numbers make the comparisons between metrics less noisy).
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -29,9 +34,10 @@ import numpy as np
 
 from prunebench.config import results_dir
 from prunebench.errors import PrunebenchError
-from prunebench.provenance import code_version, config_hash
+from prunebench.provenance import atomic_write, code_version, config_hash, environment, json_checksum, score_hash
 from prunebench.seeding import derive_seed
-from prunebench.sweep.plan import RANDOM_METRIC, SweepPoint, format_fraction, sweep_settings
+from prunebench.sweep.plan import (RANDOM_METRIC, SweepPoint, check_point_rule, format_fraction,
+                                   score_table_path, sweep_settings)
 
 log = logging.getLogger(__name__)
 DIRECTION = "higher=harder"
@@ -42,12 +48,14 @@ def train_recipe(config: dict) -> dict:
     return {**(config.get("probe") or {}), **(sweep_settings(config)["train"] or {})}
 
 
-def point_config_hash(config: dict) -> str:
+def point_config_hash(config: dict, threads: int | None = None) -> str:
     """Hash of every setting a point's result depends on (seed, data, training recipe, selection,
-    test subset); the workflow reruns the points when it changes."""
+    test subset, and the torch thread count ``threads`` or ``sweep.threads``: floats depend on it);
+    the workflow reruns the points when it changes (``prunebench.provenance.stage_hash``)."""
     settings = sweep_settings(config)
     return config_hash({"seed": config["seed"], "data": config.get("data"), "recipe": train_recipe(config),
-                        "selection": selection_choice(config), "test_size": settings["test_size"]})
+                        "selection": selection_choice(config), "test_size": settings["test_size"],
+                        "score_source": settings["score_source"], "threads": int(threads or settings["threads"])})
 
 
 def selection_choice(config: dict) -> dict:
@@ -99,15 +107,20 @@ def initial_positions(train_labels: np.ndarray, point: SweepPoint, seeds: dict) 
 
 
 def subset_scores(point: SweepPoint, train_ids: np.ndarray, positions: np.ndarray, seeds: dict,
-                  score_path: str | os.PathLike | None) -> tuple[np.ndarray, dict]:
-    """Scores of the N-subset (aligned to ``positions``) and the score table's provenance."""
+                  score_path: str | os.PathLike | None, expected_hash: str | None = None,
+                  score_source: str = "full") -> tuple[np.ndarray, dict]:
+    """Scores of the N-subset (aligned to ``positions``) and the score table's provenance; a table
+    whose ``config_hash`` is not ``expected_hash`` (the config in force) is refused. A ``full``
+    table holds the whole train set (its rows at ``positions`` are read); an ``initial_subset``
+    table must hold exactly the N examples."""
     if point.metric == RANDOM_METRIC:
         rng = np.random.default_rng(seeds["random_score_seed"])
         return rng.random(len(positions)), {"variant": "uniform, fresh per (N, seed)"}
     from prunebench.metrics.storage import read_scores
 
-    table = read_scores(score_path, expected_ids=train_ids)
-    return table.scores[positions], table.provenance
+    table = read_scores(score_path, expected_ids=train_ids[positions], expected_hash=expected_hash,
+                        allow_subset=score_source == "full")
+    return table.scores, table.provenance
 
 
 def kept_positions(point: SweepPoint, scores, labels, seeds: dict, config: dict) -> np.ndarray:
@@ -116,7 +129,7 @@ def kept_positions(point: SweepPoint, scores, labels, seeds: dict, config: dict)
         return np.arange(len(labels))
     from prunebench.selection import select
 
-    keep = "hard" if point.keep == RANDOM_METRIC else point.keep
+    keep = "hard" if point.keep == RANDOM_METRIC else point.keep  # random scores: any end is a uniform draw
     chosen = selection_choice(config)
     return select(scores, labels, point.fraction_kept, keep=keep, seed=seeds["selection_seed"],
                   class_balance=chosen["class_balance"], rule=chosen["rule"],
@@ -158,9 +171,11 @@ class PrunedSet:
 def prune_for_point(config: dict, point: SweepPoint, train_set, seeds: dict, score_path=None) -> PrunedSet:
     """Subsample N examples, read their scores (restricted to the subset), select round(f·N) of them."""
     positions = initial_positions(train_set.labels, point, seeds)
-    score_path = score_path or results_dir(config) / "scores" / f"{point.metric}.parquet"
+    check_point_rule(config, point)
+    score_path = score_path or score_table_path(results_dir(config), point, sweep_settings(config)["score_source"])
     scores, provenance = (None, {}) if point.is_baseline else \
-        subset_scores(point, train_set.ids, positions, seeds, score_path)
+        subset_scores(point, train_set.ids, positions, seeds, score_path, score_hash(config, point.metric),
+                      sweep_settings(config)["score_source"])
     initial = train_set.subset(positions)
     return PrunedSet(initial, kept_positions(point, scores, initial.labels, seeds, config), provenance)
 
@@ -185,6 +200,7 @@ def run_point(config: dict, point: SweepPoint, *, score_path=None, baseline_row:
     row = _row(config, point, seeds, pruned, test_set, result, recipe, selection.score_provenance, device, threads,
                time.perf_counter() - started)
     row["kept_ids_hash"] = config_hash(sorted(int(i) for i in pruned.ids))
+    row["steps_with_scoring"] = row["train_steps"] + row["score_probe_steps"]
     return row
 
 
@@ -197,6 +213,29 @@ def _train(config: dict, pruned, test_set, *, seed: int, device: str, steps: int
     model = build_model(train_cfg, pruned.num_classes, seed=seed)
     result = train(model, pruned, train_cfg, seed=seed, device=device, test_set=test_set, steps=steps)
     return result, train_cfg.to_dict()
+
+
+def score_cost(config: dict, point: SweepPoint, provenance: dict) -> dict:
+    """Which scores the point selected with and what their probes cost.
+
+    ``score_source``: ``initial_subset`` or ``full`` (``sweep.score_source``), ``none`` for the
+    baseline and the random metric (no score table). ``score_probe_steps`` = ``cost_probe_epochs``
+    x ceil(n_scored / ``probe.batch_size``): the probe training behind the table in optimizer
+    steps of the probe recipe (``cost_probe_epochs`` counts passes over the n_scored examples the
+    table scores); ``score_wall_time_s`` is the table's stand-alone seconds (probe training plus the
+    metric's own work). A ``full`` table is one cost shared by every point of the sweep; an
+    ``initial_subset`` table by the points of one (N, seed). Both 0 without a table.
+    """
+    if point.is_baseline or point.metric == RANDOM_METRIC:
+        return {"score_source": "none", "score_probe_epochs": 0.0, "score_probe_steps": 0, "score_wall_time_s": 0.0}
+    from prunebench.training import TrainConfig
+
+    batch_size = TrainConfig.from_dict(config.get("probe") or {}).batch_size
+    epochs = float(provenance.get("cost_probe_epochs") or 0.0)
+    n_scored = int(provenance.get("n_examples") or 0)
+    return {"score_source": sweep_settings(config)["score_source"], "score_probe_epochs": epochs,
+            "score_probe_steps": int(round(epochs * math.ceil(n_scored / batch_size))),
+            "score_wall_time_s": float(provenance.get("wall_time_s") or 0.0)}
 
 
 def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenance, device, threads, wall_s) -> dict:
@@ -226,8 +265,9 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
         "batch_size": batch_size or -1,
         "model": str(recipe.get("model", "")),
         "model_kwargs": json.dumps(recipe.get("model_kwargs") or {}, sort_keys=True),
-        "class_balance": float(selection["class_balance"]) if not point.is_baseline else float("nan"),
-        "selection_rule": selection["rule"] if not point.is_baseline else "",
+        "class_balance": float(selection["class_balance"]),  # the sweep's setting, in every row (unused at f = 1)
+        "selection_rule": selection["rule"],
+        **score_cost(config, point, score_provenance),
         "score_variant": str(score_provenance.get("variant", "")),
         "score_config_hash": str(score_provenance.get("config_hash", "")),
         "train_wall_time_s": float(result.wall_time_s),
@@ -235,29 +275,42 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
         "device": device,
         "threads": threads,
         "host": platform.node(),
-        "config_hash": point_config_hash(config),
+        **environment(threads),
+        "config_hash": point_config_hash(config, threads),
         "code_version": code_version(),
     }
 
 
+ROW_KEYS = ("scale", "protocol", "initial_size", "fraction_kept", "metric", "keep", "seed", "test_accuracy",
+            "test_error", "train_steps", "config_hash", "checksum")
+
+
 def write_row(row: dict, path: str | os.PathLike) -> Path:
-    """Write a row as JSON, atomically (a killed job leaves no half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(row, indent=1, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write a row as JSON with its ``checksum`` (SHA-256 of the rest), atomically: a killed job or a
+    full disk leaves no half-written file and no temporary file."""
+    row = json.loads(json.dumps(row, default=_json_default))
+    row["checksum"] = json_checksum(row)
+    text = json.dumps(row, indent=1, sort_keys=False) + "\n"
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def read_row(path: str | os.PathLike) -> dict:
+    """A run file's row, refused (one line naming the file and the fix) when it is missing, not JSON,
+    lacks a coordinate/result/``checksum``, or its content does not match its checksum."""
     path = Path(path)
+    fix = "delete it and rerun the point (`snakemake ...` reruns only missing points)"
     if not path.is_file():
         raise PrunebenchError(f"sweep run file {path} not found; run that point first (`python -m prunebench sweep point`)")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise PrunebenchError(f"sweep run file {path} is not valid JSON ({err.msg}); delete it and rerun the point") from None
+        row = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PrunebenchError(f"sweep run file {path} is not valid JSON ({getattr(err, 'msg', err)}); {fix}") from None
+    missing = [key for key in ROW_KEYS if key not in row] if isinstance(row, dict) else list(ROW_KEYS)
+    if missing:
+        raise PrunebenchError(f"sweep run file {path} lacks {', '.join(missing)}; {fix}")
+    if row["checksum"] != json_checksum(row):
+        raise PrunebenchError(f"sweep run file {path} does not match its checksum (corrupted or edited); {fix}")
+    return row
 
 
 def _json_default(value):
