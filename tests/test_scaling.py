@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from prunebench.scaling import (
-    analyse_sweep, bootstrap_fit, crossover_size, fit_all, fit_family, pareto_frontier, predict, select_family,
+    analyse_sweep, crossover_size, fit_all, fit_family, fit_intervals, pareto_frontier, predict, select_family,
 )
+from prunebench.scaling.analysis import fit_curve
 
 SIZES = np.repeat(np.geomspace(300, 20000, 8), 3)  # 8 sizes x 3 seeds
 TRUTH = {
@@ -59,28 +60,50 @@ def test_too_few_sizes_is_reported_not_fitted():
     assert not fit.ok and not np.isfinite(fit.aic) and "distinct sizes" in fit.message
 
 
-def test_bootstrap_ci_covers_truth():
-    covered = 0
-    for seed in range(20):
-        ci = bootstrap_fit(SIZES, noisy("power_law", seed), "power_law", n_boot=100, seed=seed)["params"]["nu"]
-        assert ci["low"] <= ci["estimate"] <= ci["high"]
-        covered += ci["low"] <= TRUTH["power_law"]["nu"] <= ci["high"]
-    assert covered >= 16  # nominal 95%; percentile intervals from 3 seeds run a little narrow
-
-
-def test_bootstrap_resamples_seeds_or_residuals():
-    replicated = bootstrap_fit(SIZES, noisy("power_law", 0), "power_law", n_boot=20)
+def test_t_interval_brackets_the_estimate_and_shrinks_with_seeds():
     single = np.geomspace(300, 20000, 8)
-    unreplicated = bootstrap_fit(single, noisy("power_law", 0, single), "power_law", n_boot=20)
-    assert replicated["method"] == "case-resample-seeds"
-    assert unreplicated["method"] == "residual"
-    assert unreplicated["params"]["nu"]["low"] < unreplicated["params"]["nu"]["high"]
+    one = fit_intervals(fit_family(single, noisy("power_law", 0, single), "power_law"))["params"]["nu"]
+    three = fit_intervals(fit_family(SIZES, noisy("power_law", 0), "power_law"))["params"]["nu"]
+    assert one["low"] < one["estimate"] < one["high"] and one["dof"] == 6
+    assert three["dof"] == 22 and three["high"] - three["low"] < one["high"] - one["low"]
 
 
-def test_bootstrap_is_deterministic_for_a_seed():
-    errors = noisy("power_law", 0)
-    assert bootstrap_fit(SIZES, errors, "power_law", n_boot=30, seed=7) == \
-        bootstrap_fit(SIZES, errors, "power_law", n_boot=30, seed=7)
+def test_exponential_interval_is_on_the_rate_and_maps_to_lambda():
+    fit = fit_family(SIZES, noisy("exponential", 0), "exponential")
+    params = fit_intervals(fit)["params"]
+    assert params["rate"]["low"] < 1 / 5000 < params["rate"]["high"]
+    assert params["lam"]["low"] == pytest.approx(1 / params["rate"]["high"])
+    assert params["lam"]["high"] == pytest.approx(1 / params["rate"]["low"])
+
+
+def test_a_zero_error_point_does_not_flip_a_power_law():
+    """Exact ν = 0.35 power law measured on 1,000 test images, the last point (true error 0.002,
+    P(0 mistakes) = 13%) at zero errors: the old log fit clipped it to 1e-6 and called it exponential."""
+    sizes = np.geomspace(300, 20000, 6)
+    errors = 0.002 * (sizes / 20000) ** -0.35
+    errors[-1] = 0.0
+    fits = fit_all(sizes, errors, n_test=1000)
+    nu = fit_intervals(fits["power_law"])["params"]["nu"]
+    assert nu["estimate"] == pytest.approx(0.35, abs=0.15)
+    assert nu["low"] <= 0.35 <= nu["high"]
+    assert select_family(fits) == "power_law"
+
+
+def test_binomial_fit_recovers_a_power_law_from_counts():
+    rng = np.random.default_rng(3)
+    truth = predict("power_law", {"a": 3.0, "nu": 0.35}, SIZES)
+    errors = rng.binomial(2000, truth) / 2000
+    assert fit_family(SIZES, errors, "power_law", n_test=2000).params["nu"] == pytest.approx(0.35, abs=0.03)
+
+
+def test_fewer_than_five_sizes_give_no_family_and_no_interval():
+    sizes = np.repeat([400.0, 800.0, 1600.0, 3200.0], 2)
+    curve = fit_curve(sizes, noisy("power_law", 0, sizes), criterion="bic")
+    assert curve["best"] is None and curve["intervals"] == {} and "fewer than 5" in curve["reason"]
+    assert np.isfinite(curve["fits"]["power_law"]["params"]["nu"])  # the point estimate is still reported
+    enough = fit_curve(np.geomspace(300, 20000, 5), noisy("power_law", 0, np.geomspace(300, 20000, 5)),
+                       criterion="bic")
+    assert enough["best"] == "power_law" and enough["reason"] is None and "power_law" in enough["intervals"]
 
 
 def test_pareto_frontier_is_the_lower_envelope():
@@ -116,8 +139,9 @@ def test_crossover_absent_or_reversed():
     assert crossover_size([100, 200, 400], [0.1, 0.0, -0.1])["size"] == 200.0
 
 
-def synthetic_sweep(seeds=2):
-    """A sweep table whose keep-hard curves beat keep-easy above N* ≈ 2000 and follow power laws."""
+def synthetic_sweep(seeds=2, n_test=None):
+    """A sweep table whose keep-hard curves beat keep-easy above N* ≈ 2000 and follow power laws
+    (with an ``n_test`` column when given)."""
     rng = np.random.default_rng(0)
     rows = []
     for n in (500, 1000, 2000, 4000, 8000):
@@ -131,12 +155,15 @@ def synthetic_sweep(seeds=2):
                     rows.append(dict(protocol="fixed_epochs", metric="el2n", keep=keep, fraction_kept=f,
                                      initial_size=n, n_kept=int(f * n), seed=seed, test_error=err))
     sweep = pd.DataFrame(rows)
+    if n_test is not None:
+        sweep["test_error"] = np.round(sweep["test_error"] * n_test) / n_test
+        sweep["n_test"] = n_test
     sweep["test_accuracy"] = 1 - sweep["test_error"]
     return sweep
 
 
 def test_analyse_sweep_on_a_synthetic_table():
-    summary = analyse_sweep(synthetic_sweep(), n_boot=20)
+    summary = analyse_sweep(synthetic_sweep(), n_boot=20, n_null=0)
     assert summary["full_data"]["fits"]["power_law"]["params"]["nu"] == pytest.approx(0.3, abs=0.02)
     protocol = summary["protocols"]["fixed_epochs"]
     assert {(c["keep"], c["fraction_kept"]) for c in protocol["curves"]} == {
@@ -146,3 +173,20 @@ def test_analyse_sweep_on_a_synthetic_table():
     for cross in protocol["crossovers"]:
         assert cross["direction"] == "easy->hard"
         assert cross["size"] == pytest.approx(2000.0, rel=0.3)  # Δ at N=2000 is pure noise
+
+
+def test_frontier_statistics_on_a_binomial_sweep():
+    """With n_test every frontier gets a re-selecting bootstrap-t interval and the calibrated tests,
+    each stored with its measured false-positive rate; crossovers carry the se of every Δ."""
+    summary = analyse_sweep(synthetic_sweep(n_test=2000), n_boot=30, n_null=40, seed=1)
+    protocol = summary["protocols"]["fixed_epochs"]
+    frontier = next(fr for fr in protocol["frontiers"] if fr["keep"] == "hard")
+    interval = frontier["intervals"]["power_law"]
+    assert "re-selected" in interval["method"]
+    assert interval["params"]["nu"]["low"] < interval["params"]["nu"]["estimate"] < interval["params"]["nu"]["high"]
+    tests = frontier["beyond_power_law"]
+    assert set(tests["false_positive_rate"]) == {"curvature", "vs_full_data", "vs_random"}
+    assert all(0 <= rate <= 1 for rate in tests["false_positive_rate"].values() if rate is not None)
+    assert tests["tests"]["curvature"]["dof"] >= 2 and "false-positive rate" in tests["verdict"]
+    assert all(len(c["delta_se"]) == len(c["initial_sizes"]) for c in protocol["crossovers"])
+    assert summary == analyse_sweep(synthetic_sweep(n_test=2000), n_boot=30, n_null=40, seed=1)  # deterministic
