@@ -80,7 +80,7 @@ def test_merge_replaces_only_the_built_scales(tmp_path):
 def test_empirical_entries_from_a_synthetic_sweep():
     sweep = synthetic_sweep()
     config = {"name": "ci", "headline": {"gap_fraction_kept": 0.5, "best_metric_fractions": [0.5]}}
-    entries = {e["name"]: e for e in empirical_entries(config, sweep, analyse_sweep(sweep, n_boot=10))}
+    entries = {e["name"]: e for e in empirical_entries(config, sweep, analyse_sweep(sweep, n_boot=10, n_null=0))}
     assert entries["nu_full_data"]["value"] == pytest.approx(0.3, abs=0.02)
     assert entries["crossover_size_el2n_f0.5"]["detail"]["direction"] == "easy->hard"
     assert entries["best_metric_f0.5"]["value"] == "el2n/hard"
@@ -121,3 +121,37 @@ def test_snapshot_restores_committed_results(tmp_path):
     assert not (results / "new.json").exists()
     assert (figures / "fig.png").read_text() == "committed" and (figures / "cifar10").is_dir()
     assert not (tmp_path / "results" / "headline.json").exists()
+
+
+def test_entries_carry_status_and_standard_errors():
+    sweep = synthetic_sweep(n_test=2000)
+    config = {"name": "ci", "headline": {"gap_fraction_kept": 0.5, "best_metric_fractions": [0.5]}}
+    entries = {e["name"]: e for e in empirical_entries(config, sweep, analyse_sweep(sweep, n_boot=10, n_null=10))}
+    assert all(e["status"] == "regression anchor (ci scale), not a finding" for e in entries.values())
+    best = entries["best_metric_f0.5"]
+    assert best["se_method"] == "seeds" and best["standard_error"] > 0
+    assert best["value"] == ("el2n/hard" if best["resolved"] else "not resolved at this scale")
+    finding = empirical_entries({"name": "cifar10", "headline": {"anchor": False}}, sweep, analyse_sweep(sweep, n_boot=0))
+    assert {e["status"] for e in finding} == {"finding (cifar10 scale)"}
+
+
+def test_one_seed_differences_use_the_binomial_error_and_ties_are_not_resolved():
+    """Two strategies 0.4 points apart on 1,000 test images (binomial se ~ 0.022): no best metric,
+    and a keep-hard/keep-easy sign change of that size is no crossover."""
+    import pandas as pd
+
+    rows = []
+    for n in (400, 800, 1600):
+        rows.append(dict(protocol="fixed_epochs", metric="none", keep="all", fraction_kept=1.0, initial_size=n,
+                         n_kept=n, seed=0, test_accuracy=0.4, n_test=1000))
+        for keep, accuracy in (("hard", 0.300 + (0.004 if n == 1600 else -0.004)), ("easy", 0.300)):
+            rows.append(dict(protocol="fixed_epochs", metric="el2n", keep=keep, fraction_kept=0.5, initial_size=n,
+                             n_kept=n // 2, seed=0, test_accuracy=accuracy, n_test=1000))
+    sweep = pd.DataFrame(rows).assign(test_error=lambda t: 1 - t["test_accuracy"])
+    config = {"name": "ci", "headline": {"best_metric_fractions": [0.5]}}
+    entries = {e["name"]: e for e in empirical_entries(config, sweep, analyse_sweep(sweep, n_boot=0, n_null=0))}
+    best = entries["best_metric_f0.5"]
+    assert best["value"] == "not resolved at this scale" and best["detail"]["highest"] == "el2n/hard"
+    assert best["se_method"].startswith("binomial") and best["standard_error"] == pytest.approx(0.0205, abs=1e-3)
+    crossover = entries["crossover_size_el2n_f0.5"]
+    assert crossover["value"] == "not resolved at this scale" and crossover["detail"]["interpolated_size"] > 800

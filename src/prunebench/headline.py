@@ -4,13 +4,20 @@ Each entry: ``name``, ``scale`` (config name, or ``theory``), ``value`` (number,
 the quantity does not exist, e.g. no crossover), ``tolerance`` (one of ``{"abs": t}``: |got − expected|
 ≤ t; ``{"rel": t}``: ≤ t·|expected|; ``{"exact": true}``; ``{"tie_abs": t}``: a categorical winner that
 passes if the expected winner is still within t of the regenerated winner), ``units``, ``command``
-(how it is produced) and ``description``; ``detail`` holds context (CIs, candidates) not compared.
+(how it is produced), ``description`` and ``status`` ("regression anchor (<scale> scale), not a
+finding" unless the config sets ``headline.anchor: false``); ``detail`` holds context (CIs, tests,
+candidates) not compared. Every stated difference also carries ``standard_error``, ``se_method``
+(over seeds, or binomial from the test-set size with one seed; ``prunebench.scaling.uncertainty``)
+and ``resolved`` (|Δ| > 1.96 se). A best metric or a crossover outside its error is reported;
+otherwise the value is "not resolved at this scale".
 
 Entries of one scale (protocol ``headline.protocol``, largest initial size N_max of the sweep):
 
-* ``nu_full_data``: ν of ε = a·P^(−ν) fitted to the f = 1 runs (bootstrap CI in ``detail``);
+* ``nu_full_data``: ν of ε = a·P^(−ν) fitted to the f = 1 runs (t interval in ``detail`` with ≥ 5
+  sizes; with fewer the point estimate and a ``reason``);
 * ``accuracy_full_data``: test accuracy with all N_max examples (f = 1);
-* per headline metric m: ``nu_frontier_<m>_hard`` (ν of the keep-hard Pareto frontier over f),
+* per headline metric m: ``nu_frontier_<m>_hard`` (ν of the keep-hard Pareto frontier over f, its
+  bootstrap-t interval and the calibrated beyond-power-law verdict with measured false-positive rates),
   ``gap_hard_vs_random_<m>_f<f>`` = acc(m, keep hard) − acc(random) at N_max and f = gap_fraction_kept,
   ``crossover_size_<m>_f<f>`` (initial N where keep hard starts beating keep easy, per f < 1),
   ``fixed_compute_gain_<m>_hard_f<f>`` = acc(fixed compute) − acc(fixed epochs) when both ran;
@@ -31,11 +38,12 @@ import pandas as pd
 
 from prunebench.errors import PrunebenchError
 from prunebench.scaling.analysis import json_safe
+from prunebench.scaling.uncertainty import NOT_RESOLVED, difference, mean_se
 from prunebench.sweep.plan import BASELINE_METRIC, RANDOM_METRIC, format_fraction
 
 HEADLINE_PATH = Path("results") / "headline.json"
 THEORY_SCALE = "theory"
-DEFAULTS = {"protocol": "fixed_epochs", "metrics": None, "gap_fraction_kept": 0.5, "best_metric_fractions": [0.5, 0.8],
+DEFAULTS = {"protocol": "fixed_epochs", "anchor": True, "metrics": None, "gap_fraction_kept": 0.5, "best_metric_fractions": [0.5, 0.8],
             "tolerance": {}, "theory_points": []}
 TOLERANCE_DEFAULTS = {"exponent_abs": 0.05, "accuracy_abs": 0.01, "crossover_rel": 0.25, "theory_abs": 0.001}
 CONVENTION = ("accuracies/errors are fractions; fraction_kept f = kept/N (prune_ratio = 1 - f); "
@@ -48,9 +56,17 @@ def headline_settings(config: dict) -> dict:
     return settings
 
 
-def _entry(name, scale, value, tolerance, units, description, command, detail=None) -> dict:
+def entry_status(scale: str, anchor: bool) -> str:
+    """What a value of this scale is: a regression anchor (small scales), a finding, or theory."""
+    if scale == THEORY_SCALE:
+        return "exact replica-theory value"
+    return f"regression anchor ({scale} scale), not a finding" if anchor else f"finding ({scale} scale)"
+
+
+def _entry(name, scale, value, tolerance, units, description, command, detail=None, status=None, **extra) -> dict:
     return {"name": name, "scale": scale, "value": _plain(value), "tolerance": tolerance, "units": units,
-            "description": description, "command": command, "detail": _plain(detail or {})}
+            "description": description, "command": command, "detail": _plain(detail or {}),
+            "status": status or entry_status(scale, True), **_plain(extra)}
 
 
 def _plain(value):
@@ -66,15 +82,16 @@ def empirical_entries(config: dict, sweep: pd.DataFrame, scaling: dict) -> list[
     """Every empirical headline entry of the config's scale (see the module docstring)."""
     settings = headline_settings(config)
     scale, tol = config["name"], settings["tolerance"]
-    command = f"python -m prunebench headline build --config {scale}"
+    context = {"scale": scale, "command": f"python -m prunebench headline build --config {scale}",
+               "status": entry_status(scale, settings["anchor"])}
     protocol = settings["protocol"]
     n_max = int(sweep["initial_size"].max())
-    means = _largest_n_means(sweep, protocol, n_max)
-    entries = _full_data_entries(scaling, means, scale, tol, command, n_max)
+    at_n_max = sweep[sweep["initial_size"] == n_max]
+    entries = _full_data_entries(scaling, at_n_max, tol, context, n_max)
     for metric in _headline_metrics(settings, sweep):
-        entries += _metric_entries(metric, sweep, scaling, means, settings, scale, command, n_max)
+        entries += _metric_entries(metric, at_n_max, scaling, settings, context, n_max)
     for f in settings["best_metric_fractions"]:
-        entries.append(_best_metric_entry(means[means["protocol"] == protocol], f, scale, tol, command, n_max))
+        entries.append(_best_metric_entry(at_n_max[at_n_max["protocol"] == protocol], f, tol, context, n_max))
     return [e for e in entries if e is not None]
 
 
@@ -83,94 +100,139 @@ def _headline_metrics(settings: dict, sweep: pd.DataFrame) -> list[str]:
     return [m for m in (settings["metrics"] or available) if m in available]
 
 
-def _largest_n_means(sweep: pd.DataFrame, protocol: str, n_max: int) -> pd.DataFrame:
-    """Seed-mean accuracy per (protocol, metric, keep, f) at N_max (baseline rows for f = 1)."""
-    rows = sweep[sweep["initial_size"] == n_max]
-    grouped = rows.groupby(["protocol", "metric", "keep", "fraction_kept"], as_index=False)
-    return grouped.agg(test_accuracy=("test_accuracy", "mean"), accuracy_std=("test_accuracy", "std"),
-                       n_seeds=("test_accuracy", "size"))
+def _runs(rows: pd.DataFrame, protocol: str, metric: str, keep: str, f: float) -> pd.DataFrame:
+    """The runs (seeds) of one (protocol, metric, keep, f) among ``rows``."""
+    return rows[(rows["protocol"] == protocol) & (rows["metric"] == metric) & (rows["keep"] == keep)
+                & np.isclose(rows["fraction_kept"], f)]
 
 
-def _accuracy(means: pd.DataFrame, protocol: str, metric: str, keep: str, f: float) -> float:
-    hit = means[(means["protocol"] == protocol) & (means["metric"] == metric) & (means["keep"] == keep)
-                & np.isclose(means["fraction_kept"], f)]
-    return float(hit["test_accuracy"].iloc[0]) if len(hit) else float("nan")
+def _n_test(runs: pd.DataFrame):
+    return runs["n_test"].to_numpy(float) if "n_test" in runs.columns and len(runs) else np.array([np.nan])
 
 
-def _full_data_entries(scaling, means, scale, tol, command, n_max) -> list[dict]:
+def _accuracy(runs: pd.DataFrame) -> float:
+    return float(runs["test_accuracy"].mean()) if len(runs) else float("nan")
+
+
+def _accuracy_difference(a: pd.DataFrame, b: pd.DataFrame) -> dict:
+    """mean accuracy(a) − mean accuracy(b) with its standard error (``prunebench.scaling.uncertainty``)."""
+    return difference(a["test_accuracy"], _n_test(a), b["test_accuracy"], _n_test(b))
+
+
+def _difference_fields(diff: dict) -> dict:
+    return {"standard_error": diff["se"], "se_method": diff["se_method"], "resolved": diff["resolved"]}
+
+
+def _full_data_entries(scaling, at_n_max, tol, context, n_max) -> list[dict]:
     full = (scaling or {}).get("full_data") or {}
     nu = (full.get("fits") or {}).get("power_law", {}).get("params", {}).get("nu")
-    ci = ((full.get("bootstrap") or {}).get("power_law") or {}).get("params", {}).get("nu", {})
-    base = _accuracy(means, "fixed_epochs", BASELINE_METRIC, "all", 1.0)
+    ci = ((full.get("intervals") or {}).get("power_law") or {}).get("params", {}).get("nu", {})
+    base = _runs(at_n_max, "fixed_epochs", BASELINE_METRIC, "all", 1.0)
+    mean, se, se_method = mean_se(base["test_accuracy"], _n_test(base))
     return [
-        _entry("nu_full_data", scale, nu, {"abs": tol["exponent_abs"]}, "exponent nu of eps = a*P^-nu",
-               "power-law exponent of test error vs dataset size without pruning (f = 1)", command,
-               {"ci": [ci.get("low"), ci.get("high")], "best_family": full.get("best"), "sizes": full.get("sizes")}),
-        _entry("accuracy_full_data", scale, base, {"abs": tol["accuracy_abs"]}, "test accuracy (fraction)",
-               f"test accuracy trained on all N = {n_max} examples (f = 1)", command, {"initial_size": n_max}),
+        _entry("nu_full_data", context["scale"], nu, {"abs": tol["exponent_abs"]}, "exponent nu of eps = a*P^-nu",
+               "power-law exponent of test error vs dataset size without pruning (f = 1)", context["command"],
+               {"ci": [ci.get("low"), ci.get("high")], "ci_method": "t, n - p degrees of freedom" if ci else None,
+                "best_family": full.get("best"), "sizes": full.get("sizes"), "reason": full.get("reason")},
+               context["status"]),
+        _entry("accuracy_full_data", context["scale"], mean, {"abs": tol["accuracy_abs"]}, "test accuracy (fraction)",
+               f"test accuracy trained on all N = {n_max} examples (f = 1)", context["command"],
+               {"initial_size": n_max}, context["status"], standard_error=se, se_method=se_method),
     ]
 
 
-def _metric_entries(metric, sweep, scaling, means, settings, scale, command, n_max) -> list[dict]:
+def _metric_entries(metric, at_n_max, scaling, settings, context, n_max) -> list[dict]:
     tol, protocol, f_gap = settings["tolerance"], settings["protocol"], settings["gap_fraction_kept"]
     tag = format_fraction(f_gap)
-    hard = _accuracy(means, protocol, metric, "hard", f_gap)
-    random = _accuracy(means, protocol, RANDOM_METRIC, RANDOM_METRIC, f_gap)
+    hard = _runs(at_n_max, protocol, metric, "hard", f_gap)
+    random = _runs(at_n_max, protocol, RANDOM_METRIC, RANDOM_METRIC, f_gap)
+    gap = _accuracy_difference(hard, random)
     entries = [
-        _frontier_entry(metric, scaling, protocol, scale, tol, command),
-        _entry(f"gap_hard_vs_random_{metric}_f{tag}", scale, hard - random, {"abs": tol["accuracy_abs"]},
+        _frontier_entry(metric, scaling, protocol, tol, context),
+        _entry(f"gap_hard_vs_random_{metric}_f{tag}", context["scale"], gap["value"], {"abs": tol["accuracy_abs"]},
                "test accuracy difference (fraction; > 0: keep hard beats random)",
-               f"keep-hard {metric} minus random at the largest N = {n_max}, fraction kept f = {tag}", command,
-               {"keep_hard_accuracy": hard, "random_accuracy": random, "initial_size": n_max, "protocol": protocol}),
+               f"keep-hard {metric} minus random at the largest N = {n_max}, fraction kept f = {tag}",
+               context["command"], {"keep_hard_accuracy": _accuracy(hard), "random_accuracy": _accuracy(random),
+                                    "initial_size": n_max, "protocol": protocol},
+               context["status"], **_difference_fields(gap)),
     ]
-    entries += _crossover_entries(metric, scaling, protocol, scale, tol, command)
-    compute = _accuracy(means, "fixed_compute", metric, "hard", f_gap)
-    if math.isfinite(compute):
-        epochs = _accuracy(means, "fixed_epochs", metric, "hard", f_gap)
+    entries += _crossover_entries(metric, scaling, protocol, tol, context)
+    compute = _runs(at_n_max, "fixed_compute", metric, "hard", f_gap)
+    if len(compute):
+        epochs = _runs(at_n_max, "fixed_epochs", metric, "hard", f_gap)
+        gain = _accuracy_difference(compute, epochs)
         entries.append(_entry(
-            f"fixed_compute_gain_{metric}_hard_f{tag}", scale, compute - epochs, {"abs": tol["accuracy_abs"]},
+            f"fixed_compute_gain_{metric}_hard_f{tag}", context["scale"], gain["value"], {"abs": tol["accuracy_abs"]},
             "test accuracy difference (fraction)",
-            f"keep-hard {metric} at f = {tag}, N = {n_max}: fixed compute (f = 1 steps) minus fixed epochs", command,
-            {"fixed_compute_accuracy": compute, "fixed_epochs_accuracy": epochs}))
+            f"keep-hard {metric} at f = {tag}, N = {n_max}: fixed compute (f = 1 steps) minus fixed epochs",
+            context["command"], {"fixed_compute_accuracy": _accuracy(compute), "fixed_epochs_accuracy": _accuracy(epochs)},
+            context["status"], **_difference_fields(gain)))
     return entries
 
 
-def _frontier_entry(metric, scaling, protocol, scale, tol, command) -> dict:
+def _frontier_entry(metric, scaling, protocol, tol, context) -> dict:
     frontiers = ((scaling or {}).get("protocols") or {}).get(protocol, {}).get("frontiers", [])
     frontier = next((fr for fr in frontiers if fr["metric"] == metric and fr["keep"] == "hard"), {})
     nu = (frontier.get("fits") or {}).get("power_law", {}).get("params", {}).get("nu")
-    ci = ((frontier.get("bootstrap") or {}).get("power_law") or {}).get("params", {}).get("nu", {})
-    return _entry(f"nu_frontier_{metric}_hard", scale, nu, {"abs": tol["exponent_abs"]},
+    interval = (frontier.get("intervals") or {}).get("power_law") or {}
+    ci = (interval.get("params") or {}).get("nu", {})
+    tests = frontier.get("beyond_power_law") or {}
+    return _entry(f"nu_frontier_{metric}_hard", context["scale"], nu, {"abs": tol["exponent_abs"]},
                   "exponent nu of eps = a*P^-nu",
-                  f"power-law exponent of the keep-hard {metric} Pareto frontier over f (vs nu_full_data)", command,
-                  {"ci": [ci.get("low"), ci.get("high")], "best_family": frontier.get("best"), "protocol": protocol})
+                  f"power-law exponent of the keep-hard {metric} Pareto frontier over f (vs nu_full_data). "
+                  f"Beyond-power-law test: {tests.get('verdict', 'not tested')}. It can conclude: "
+                  f"{tests.get('can_conclude', '-')}; it cannot: {tests.get('cannot_conclude', '-')}", context["command"],
+                  {"ci": [ci.get("low"), ci.get("high")], "ci_method": interval.get("method"),
+                   "best_family": frontier.get("best"), "protocol": protocol,
+                   "beyond_power_law": tests.get("beyond_power_law"), "verdict": tests.get("verdict"),
+                   "false_positive_rate": tests.get("false_positive_rate"), "alpha": tests.get("alpha"),
+                   "tests": tests.get("tests")}, context["status"])
 
 
-def _crossover_entries(metric, scaling, protocol, scale, tol, command) -> list[dict]:
+def _crossover_entries(metric, scaling, protocol, tol, context) -> list[dict]:
     crossovers = ((scaling or {}).get("protocols") or {}).get(protocol, {}).get("crossovers", [])
     return [
-        _entry(f"crossover_size_{metric}_f{format_fraction(c['fraction_kept'])}", scale, c["size"],
-               {"rel": tol["crossover_rel"]}, "initial dataset size N (examples); null = no sign change",
+        _entry(f"crossover_size_{metric}_f{format_fraction(c['fraction_kept'])}", context["scale"],
+               _crossover_value(c), {"rel": tol["crossover_rel"]},
+               f"initial dataset size N (examples); null = no sign change; '{NOT_RESOLVED}' = the Δ on either "
+               "side of the sign change is within 1.96 standard errors",
                f"N where keep-hard minus keep-easy test error changes sign ({metric}, f = "
-               f"{format_fraction(c['fraction_kept'])}, interpolated in log N)", command,
-               {"direction": c["direction"], "initial_sizes": c["initial_sizes"],
-                "delta_hard_minus_easy": c["delta_hard_minus_easy"], "protocol": protocol})
+               f"{format_fraction(c['fraction_kept'])}, interpolated in log N)", context["command"],
+               {"direction": c["direction"], "interpolated_size": c["size"], "initial_sizes": c["initial_sizes"],
+                "delta_hard_minus_easy": c["delta_hard_minus_easy"], "delta_se": c.get("delta_se"),
+                "se_method": c.get("se_method"), "protocol": protocol}, context["status"])
         for c in crossovers if c["metric"] == metric
     ]
 
 
-def _best_metric_entry(means, f, scale, tol, command, n_max) -> dict | None:
-    candidates = means[np.isclose(means["fraction_kept"], f) & (means["metric"] != BASELINE_METRIC)]
+def _crossover_value(crossover: dict):
+    """The crossover size; None without a sign change; NOT_RESOLVED when the sign change is within error."""
+    if crossover["size"] is None or crossover["direction"] == "none":
+        return None
+    return crossover["size"] if crossover.get("resolved") else NOT_RESOLVED
+
+
+def _best_metric_entry(at_n_max, f, tol, context, n_max) -> dict | None:
+    candidates = at_n_max[np.isclose(at_n_max["fraction_kept"], f) & (at_n_max["metric"] != BASELINE_METRIC)]
     if candidates.empty:
         return None
-    label = candidates["metric"] + "/" + candidates["keep"]
-    accuracies = dict(zip(label, candidates["test_accuracy"]))
-    best = max(sorted(accuracies), key=accuracies.get)
+    groups = {f"{metric}/{keep}": runs for (metric, keep), runs in candidates.groupby(["metric", "keep"])}
+    accuracies = {label: _accuracy(runs) for label, runs in groups.items()}
+    ranked = sorted(sorted(accuracies), key=accuracies.get, reverse=True)
+    best = ranked[0]
+    margin = _accuracy_difference(groups[best], groups[ranked[1]]) if len(ranked) > 1 else None
+    resolved = margin is not None and margin["resolved"]
     protocol = str(candidates["protocol"].iloc[0])
-    return _entry(f"best_metric_f{format_fraction(f)}", scale, best, {"tie_abs": tol["accuracy_abs"]},
-                  "metric/keep with the highest test accuracy (passes while the recorded one is within tol of it)",
-                  f"best pruning strategy at fraction kept f = {format_fraction(f)}, N = {n_max} ({protocol})", command,
-                  {"accuracies": accuracies, "initial_size": n_max, "protocol": protocol})
+    fields = _difference_fields(margin) if margin else {}
+    return _entry(f"best_metric_f{format_fraction(f)}", context["scale"], best if resolved else NOT_RESOLVED,
+                  {"tie_abs": tol["accuracy_abs"]},
+                  "metric/keep with the highest test accuracy, reported only when it beats the runner-up by more "
+                  f"than 1.96 standard errors (else '{NOT_RESOLVED}'); passes while the recorded one is within tol",
+                  f"best pruning strategy at fraction kept f = {format_fraction(f)}, N = {n_max} ({protocol})",
+                  context["command"],
+                  {"accuracies": accuracies, "highest": best, "runner_up": ranked[1] if len(ranked) > 1 else None,
+                   "margin": margin["value"] if margin else None, "initial_size": n_max, "protocol": protocol},
+                  context["status"], **fields)
 
 
 def theory_entries(config: dict) -> list[dict]:
@@ -191,7 +253,8 @@ def theory_entries(config: dict) -> list[dict]:
             f"replica theory (SI A) test error: alpha_tot = {point['alpha_tot']:g}, fraction kept f = "
             f"{point['fraction_kept']:g}, keep {keep}, probe angle theta = {theta:g} rad",
             f"python -m prunebench headline build --config {config['name']}",
-            {"kappa": solved.kappa, "reference": point.get("expected"), "method": solved.method}))
+            {"kappa": solved.kappa, "reference": point.get("expected"), "method": solved.method},
+            entry_status(THEORY_SCALE, False)))
     return entries
 
 
