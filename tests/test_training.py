@@ -360,7 +360,7 @@ def test_dynamic_pruning_skips_part_of_the_low_loss_pool():
     from prunebench.training.config import DynamicPruning
     from prunebench.training.dynamic import epoch_steps, pruning_epoch, select_examples
 
-    cfg = DynamicPruning(ratio=0.5, pool=0.6, anneal=0.75)
+    cfg = DynamicPruning(ratio=0.5, pool_rule="quantile", pool=0.6, anneal=0.75)
     assert [pruning_epoch(cfg, e, 8) for e in range(8)] == [False] + [True] * 5 + [False] * 2
     scores = torch.arange(100, dtype=torch.float32).flip(0)  # example i has loss 99 - i: 60..99 are easy
     order = torch.randperm(100, generator=torch.Generator().manual_seed(0))
@@ -372,13 +372,14 @@ def test_dynamic_pruning_skips_part_of_the_low_loss_pool():
     assert (weights[:40] == 1).all()
     again, _ = select_examples(cfg, scores, order, seed=0, epoch=1)
     assert torch.equal(kept, again) and not torch.equal(kept, select_examples(cfg, scores, order, seed=0, epoch=2)[0])
-    train_cfg = TrainConfig.from_dict({"epochs": 4, "batch_size": 10, "dynamic_pruning": {"ratio": 0.5, "pool": 0.6}})
-    assert epoch_steps(train_cfg, 100) == [10, 7, 7, 7]  # anneal 0.875 * 4 = 3.5: epoch 3 still prunes
+    train_cfg = TrainConfig.from_dict({"epochs": 4, "batch_size": 10,
+                                       "dynamic_pruning": {"ratio": 0.5, "pool_rule": "quantile", "pool": 0.6}})
+    assert epoch_steps(train_cfg, 100) == [10, 7, 7, 10]  # floor(0.875 * 4) = 3: epoch 3 uses all data
 
 
 def test_dynamic_pruning_trains_on_fewer_steps_and_resumes(data, tmp_path):
     train_set, _ = data  # 200 examples, batch 64: 4 steps a full epoch, 3 a pruned one (200 - 60 kept)
-    cfg = {**TINY, "epochs": 4, "dynamic_pruning": {"ratio": 0.5, "pool": 0.6, "anneal": 0.75}}
+    cfg = {**TINY, "epochs": 4, "dynamic_pruning": {"ratio": 0.5, "pool_rule": "quantile", "pool": 0.6, "anneal": 0.75}}
     recorder = RecordStats()
     reference = run(train_set, cfg=cfg, callbacks=[recorder])
     assert reference.train_steps == 4 + 3 + 3 + 4 and reference.epochs == pytest.approx(4)
@@ -391,6 +392,62 @@ def test_dynamic_pruning_trains_on_fewer_steps_and_resumes(data, tmp_path):
     assert state_equal(reference.model, resumed.model)
     with pytest.raises(PrunebenchError, match="dynamic_pruning"):
         TrainConfig.from_dict({"dynamic_pruning": {"ratio": 1.0}})
+
+
+def test_dynamic_pruning_anneals_like_infobatch():
+    """Official InfoBatch: prune in epochs < floor(C δ), epoch 0 prunes nothing (uniform scores):
+    at 10 epochs and δ = 0.875 epochs 1-7 prune, 8-9 use all data; also for fractional C δ."""
+    from prunebench.training.config import DynamicPruning
+    from prunebench.training.dynamic import pruning_epoch
+
+    cfg = DynamicPruning(ratio=0.5)
+    assert [e for e in range(10) if pruning_epoch(cfg, e, 10)] == list(range(1, 8))
+    assert [e for e in range(20) if pruning_epoch(cfg, e, 20)] == list(range(1, 17))  # 20 δ = 17.5
+    assert DynamicPruning().pool_rule == "mean"
+
+
+def test_dynamic_pruning_mean_pool_is_below_the_mean_loss():
+    """InfoBatch's pool: losses below the mean of the seen ones; int((1 - r)|D1|) of it kept, weight 1/(1 - r)."""
+    from prunebench.training.config import DynamicPruning
+    from prunebench.training.dynamic import select_examples
+
+    cfg = DynamicPruning(ratio=0.3)
+    scores = torch.tensor([0.1, 0.2, 0.3, 5.0, 6.0, 0.15, 0.25, float("inf"), 4.0, 0.05])  # mean of seen: 1.778
+    order = torch.arange(10)
+    kept, weights = select_examples(cfg, scores, order, seed=0, epoch=1)
+    pool = {0, 1, 2, 5, 6, 9}
+    dropped = set(range(10)) - set(kept.tolist())
+    assert dropped <= pool and len(dropped) == 6 - int(0.7 * 6)  # 2 skipped, 4 kept
+    assert set(torch.nonzero(weights != 1).flatten().tolist()) == pool - dropped
+    assert torch.allclose(weights[sorted(pool - dropped)], torch.tensor(1 / 0.7))
+    assert 7 in kept.tolist()  # unseen (inf) examples are never in the pool
+    nothing, _ = select_examples(cfg, torch.full((10,), float("inf")), order, seed=0, epoch=1)
+    assert torch.equal(nothing, order)
+
+
+def test_dynamic_pruning_mean_pool_keeps_the_schedules_on_the_epoch_clock(data, tmp_path):
+    """Mean pool: epoch lengths depend on the losses, so lr/resize/lookahead/whitening read the
+    schedule clock: the run takes fewer optimizer steps but ends each epoch at the lr the full-data
+    run has there, stops after exactly `epochs` epochs, and resumes bit-identically."""
+    train_set, _ = data  # 200 examples, batch 64: 4 steps per full epoch
+    recipe = {**TINY, "epochs": 4, "lookahead": {"every": 2}, "progressive_resize": {"min_res": 12}, "whiten_bias_epochs": 2}
+    cfg = {**recipe, "dynamic_pruning": {"ratio": 0.5, "anneal": 0.75}}
+    full = run(train_set, cfg=recipe)
+    recorder = RecordStats()
+    reference = run(train_set, cfg=cfg, callbacks=[recorder])
+    seen = recorder.stacked("seen").sum(1).tolist()
+    assert seen[0] == 200 and seen[3] == 200 and all(n < 200 for n in seen[1:3])  # epochs 1, 2 prune
+    assert reference.train_steps < full.train_steps == 16 and reference.epochs == pytest.approx(4)
+    assert len(reference.history) == 4
+    for pruned, plain in zip(reference.history, full.history):  # same lr at every epoch end
+        assert pruned["lr"] == pytest.approx(plain["lr"], rel=1e-9, abs=1e-12)
+    checkpoint = tmp_path / "probe.pt"
+    with pytest.raises(Interrupt):
+        run(train_set, cfg=cfg, checkpoint_path=checkpoint, callbacks=[StopAfter(epoch=1)])
+    resumed = run(train_set, cfg=cfg, checkpoint_path=checkpoint)
+    assert resumed.train_steps == reference.train_steps and state_equal(reference.model, resumed.model)
+    budget = run(train_set, cfg=cfg, steps=10)  # an explicit step budget is exact optimizer steps
+    assert budget.train_steps == 10
 
 
 def test_whitening_bias_freezes_after_its_epochs(data):

@@ -114,14 +114,16 @@ class DynamicPruning(_CheckedSection):
     """InfoBatch-style dynamic pruning (see :mod:`prunebench.training.dynamic`; ``ratio: 0`` = off)."""
 
     ratio: float = 0.0  # fraction of the well-learned pool skipped per pruning epoch (InfoBatch: 0.5)
-    pool: float = 0.6  # the lowest-loss fraction of examples that forms the well-learned pool
-    anneal: float = 0.875  # epochs from anneal * epochs on train on every example (InfoBatch's delta)
+    pool_rule: str = "mean"  # mean: pool = loss below the mean (InfoBatch); quantile: the `pool` lowest fraction
+    pool: float = 0.6  # quantile rule only: the lowest-loss fraction of examples that forms the pool
+    anneal: float = 0.875  # epochs from floor(anneal * epochs) on train on every example (InfoBatch's delta)
 
     SECTION = "probe.dynamic_pruning"
-    RULE = "0 <= ratio < 1, 0 <= pool <= 1 and 0 <= anneal <= 1"
+    RULE = "0 <= ratio < 1, pool_rule mean or quantile, 0 <= pool <= 1 and 0 <= anneal <= 1"
 
     def valid(self) -> bool:
-        return 0 <= self.ratio < 1 and 0 <= self.pool <= 1 and 0 <= self.anneal <= 1
+        return (0 <= self.ratio < 1 and self.pool_rule in ("mean", "quantile") and 0 <= self.pool <= 1
+                and 0 <= self.anneal <= 1)
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,9 @@ from prunebench.training.augment import (
 )
 from prunebench.training.callbacks import EpochStats
 from prunebench.training.config import TrainConfig, tta_level
-from prunebench.training.dynamic import epoch_steps, epochs_to_steps, pruning_epoch, select_examples
-from prunebench.training.lookahead import lookahead_step, lookahead_sync
+from prunebench.training.dynamic import (clock_stride, clocked, epoch_steps, epochs_to_steps, lookahead_on_clock,
+                                         planned_by_epoch_steps, pruning_epoch, select_examples)
+from prunebench.training.lookahead import lookahead_sync
 from prunebench.training.muon import MuonSGD
 
 
@@ -187,6 +188,7 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, d
     if "cuda_rng" in payload and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in payload["cuda_rng"]])
     state = {k: payload[k] for k in ("fingerprint", "epoch", "step", "wall_time_s", "history")}
+    state["clock"] = float(payload.get("clock", state["step"]))  # dynamic pruning's schedule clock
     scores = payload.get("scores")  # dynamic pruning's per-example losses live on the CPU
     return dict(state, lookahead=payload.get("lookahead", {}), scores=None if scores is None else scores.cpu())
 
@@ -222,14 +224,15 @@ def whiten_bias_steps(cfg: TrainConfig, num_examples: int) -> float:
     """Steps during which the whitening bias trains (``cfg.whiten_bias_epochs``; inf = always)."""
     if cfg.whiten_bias_epochs is None:
         return math.inf
-    if cfg.dynamic_pruning.ratio:
+    if planned_by_epoch_steps(cfg):
         return epochs_to_steps(cfg, num_examples, cfg.whiten_bias_epochs)
     return cfg.whiten_bias_epochs * math.ceil(num_examples / cfg.batch_size)
 
 
 def planned_steps(cfg: TrainConfig, num_examples: int) -> int:
-    """Optimizer steps of a ``cfg.epochs`` run (fewer with dynamic pruning's shorter epochs)."""
-    if cfg.dynamic_pruning.ratio:
+    """Optimizer steps of a ``cfg.epochs`` run (fewer with the quantile pool's shorter epochs; with
+    the mean pool: the full-data plan, read on the schedule clock, see :mod:`.dynamic`)."""
+    if planned_by_epoch_steps(cfg):
         return max(1, round(sum(epoch_steps(cfg, num_examples))))
     return max(1, round(cfg.epochs * math.ceil(num_examples / cfg.batch_size)))
 
@@ -267,28 +270,48 @@ def epoch_augmentation(num_examples: int, cfg: TrainConfig, seed: int, epoch: in
     return order, flips, shifts, crops
 
 
+def advance_schedule(scheduler, clock: float, clock_on: bool) -> None:
+    """After an optimizer step: ``scheduler.step()``, or on dynamic pruning's schedule clock the
+    lr LambdaLR gives at ``clock`` (its own rule, base_lr · factor(clock))."""
+    if not clock_on:
+        scheduler.step()
+        return
+    scheduler.last_epoch = clock
+    for group, base_lr, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group["lr"] = base_lr * factor(clock)
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+
+
 def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: int, seed: int, step: int,
                 total_steps: int, stats: EpochStats | None, progress, averages: dict,
-                scores: torch.Tensor | None = None) -> tuple[int, float, float]:
-    """One pass over the shuffled data (or until ``total_steps``). Returns (step, mean loss, accuracy).
-    ``averages`` holds the lookahead EMA (see :mod:`prunebench.training.lookahead`) and ``scores``
-    the last-seen losses for dynamic pruning (:mod:`prunebench.training.dynamic`), both updated in place."""
+                scores: torch.Tensor | None = None, clock: float | None = None,
+                clock_on: bool = False) -> tuple[int, float, float, float]:
+    """One pass over the shuffled data (or until ``total_steps``). Returns (step, clock, mean loss,
+    accuracy). ``averages`` holds the lookahead EMA (see :mod:`prunebench.training.lookahead`) and
+    ``scores`` the last-seen losses for dynamic pruning (:mod:`prunebench.training.dynamic`), both
+    updated in place. The schedules (lr, resize, lookahead decay, whitening freeze) read ``clock``:
+    the optimizer step, or with ``clock_on`` dynamic pruning's schedule clock, which advances by
+    ceil(N / B) / (this epoch's steps) per step (:func:`~prunebench.training.dynamic.clock_stride`)."""
     images_u8, labels, device, channel_stats = data
+    clock = float(step) if clock is None else float(clock)
+    epoch_start = clock
     order, flips, shifts, crops = epoch_augmentation(len(labels), cfg, seed, epoch, side=images_u8.shape[-1])
     weights = None
     if scores is not None and pruning_epoch(cfg.dynamic_pruning, epoch, cfg.epochs):
         order, weights = select_examples(cfg.dynamic_pruning, scores, order, seed=seed, epoch=epoch)
+    stride = clock_stride(cfg, len(labels), len(order), clock_on)
     train_side = cfg.augmentation.crop or images_u8.shape[-1]
     model.train()
     whiten_bias_last_step = whiten_bias_steps(cfg, len(labels))
-    loss_sum, correct_sum, seen = 0.0, 0, 0
+    loss_sum, correct_sum, seen, finished = 0.0, 0, 0, True
     for start in range(0, len(order), cfg.batch_size):
-        if step >= total_steps:
+        if clock >= total_steps:
+            finished = False
             break
         cpu_positions = order[start:start + cfg.batch_size]
         positions = cpu_positions.to(device)
-        set_whiten_bias_trainable(model, step < whiten_bias_last_step)
-        resolution = cfg.progressive_resize.resolution(step, total_steps, train_side)
+        set_whiten_bias_trainable(model, clock < whiten_bias_last_step)
+        resolution = cfg.progressive_resize.resolution(clock, total_steps, train_side)
         inputs = prepare_batch(images_u8, positions, flips[cpu_positions].to(device),
                                shifts[cpu_positions].to(device), cfg, channel_stats, resolution,
                                None if crops is None else crops[cpu_positions].to(device))
@@ -305,9 +328,10 @@ def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: i
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        scheduler.step()
         step += 1
-        lookahead_step(model, averages, cfg.lookahead, epoch=epoch, step=step, total_steps=total_steps)
+        clock = clock + stride if clock_on else float(step)
+        advance_schedule(scheduler, clock, clock_on)
+        lookahead_on_clock(model, averages, cfg.lookahead, epoch=epoch, step=step, clock=clock, total_steps=total_steps)
         logits = logits.detach().float()
         loss_sum += loss.item() * len(targets)
         correct_sum += int((logits.argmax(1) == targets).sum())
@@ -317,7 +341,9 @@ def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: i
             stats.record(cpu_positions.numpy(), logits.cpu().numpy(), losses.cpu().numpy())
         progress.update(1)
     lookahead_sync(model, averages)
-    return step, loss_sum / max(seen, 1), correct_sum / max(seen, 1)
+    if clock_on and finished:  # a whole epoch spans exactly ceil(N / B) clock units (no float drift)
+        clock = min(epoch_start + math.ceil(len(labels) / cfg.batch_size), float(total_steps))
+    return step, clock, loss_sum / max(seen, 1), correct_sum / max(seen, 1)
 
 
 def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *, seed: int, device="cpu",
@@ -341,7 +367,7 @@ def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *,
             model.to(memory_format=torch.channels_last)
         optimizer, scheduler = build_optimizer(model, cfg, total_steps)
         fingerprint = run_fingerprint(cfg, train_set, seed, total_steps)
-        state = dict(fingerprint=fingerprint, epoch=0, step=0, wall_time_s=0.0, history=[], lookahead={},
+        state = dict(fingerprint=fingerprint, epoch=0, step=0, clock=0.0, wall_time_s=0.0, history=[], lookahead={},
                      scores=torch.full((len(train_set),), math.inf) if cfg.dynamic_pruning.ratio else None)
         checkpoint = Path(checkpoint_path) if checkpoint_path else None
         if checkpoint is not None and checkpoint.exists():
@@ -354,14 +380,15 @@ def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *,
         data = (images_on_device(train_set, device), torch.from_numpy(train_set.labels).to(device), device,
                 train_set.channel_stats)
         progress = _progress_bar(cfg, total_steps, state["step"])
-        while state["step"] < total_steps:
+        clock_on = clocked(cfg, steps)
+        while state["clock"] < total_steps:
             run_one_epoch(model, optimizer, scheduler, data, cfg, state, train_set, test_set, seed, total_steps,
-                          callbacks, progress, device)
+                          callbacks, progress, device, clock_on)
             if checkpoint is not None:
                 save_checkpoint(checkpoint, model, optimizer, scheduler, state)
         progress.close()
         result = TrainResult(model=model, history=state["history"], train_steps=state["step"],
-                             wall_time_s=state["wall_time_s"], epochs=completed_epochs(cfg, state["step"], total_steps,
+                             wall_time_s=state["wall_time_s"], epochs=completed_epochs(cfg, state["clock"], total_steps,
                                                                                     steps_per_epoch, steps))
         if test_set is not None:
             result.test_logits = predict(model, test_set, device=device, batch_size=cfg.eval_batch_size, tta=cfg.tta,
@@ -372,29 +399,31 @@ def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *,
     return result
 
 
-def completed_epochs(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: int, steps_override) -> float:
-    """Passes over the data after ``step`` steps (dynamic pruning's epochs are shorter than N / batch)."""
+def completed_epochs(cfg: TrainConfig, step: float, total_steps: int, steps_per_epoch: int, steps_override) -> float:
+    """Passes over the data after ``step`` steps, or schedule-clock units (dynamic pruning's epochs
+    are shorter than N / batch)."""
     if cfg.dynamic_pruning.ratio and steps_override is None:
         return cfg.epochs * step / total_steps
     return step / steps_per_epoch
 
 
 def run_one_epoch(model, optimizer, scheduler, data, cfg, state, train_set, test_set, seed, total_steps, callbacks,
-                  progress, device) -> None:
+                  progress, device, clock_on: bool = False) -> None:
     """Train one epoch, log it in ``state['history']`` and call the callbacks."""
     epoch = state["epoch"]
     stats = EpochStats.empty(epoch, train_set.ids, train_set.labels, train_set.num_classes) if callbacks else None
     _synchronize(device)
     start = time.perf_counter()
-    step, loss, acc = train_epoch(model, optimizer, scheduler, data, cfg, epoch=epoch, seed=seed, step=state["step"],
-                                  total_steps=total_steps, stats=stats, progress=progress,
-                                  averages=state["lookahead"], scores=state["scores"])
+    step, clock, loss, acc = train_epoch(model, optimizer, scheduler, data, cfg, epoch=epoch, seed=seed,
+                                         step=state["step"], total_steps=total_steps, stats=stats, progress=progress,
+                                         averages=state["lookahead"], scores=state["scores"],
+                                         clock=state.get("clock", state["step"]), clock_on=clock_on)
     _synchronize(device)
     state["wall_time_s"] += time.perf_counter() - start
-    state.update(epoch=epoch + 1, step=step)
+    state.update(epoch=epoch + 1, step=step, clock=clock)
     record = dict(epoch=epoch, step=step, lr=optimizer.param_groups[0]["lr"], train_loss=loss, train_accuracy=acc,
                   wall_time_s=state["wall_time_s"])
-    if test_set is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and step < total_steps:
+    if test_set is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and clock < total_steps:
         logits = predict(model, test_set, device=device, batch_size=cfg.eval_batch_size, tta=cfg.tta,
                          bf16=cfg.bf16, channels_last=cfg.channels_last)
         record["test_accuracy"] = accuracy(logits, test_set.labels)
