@@ -5,10 +5,14 @@
     snakemake --profile workflow/profiles/slurm --configfile workflow/config/cifar10.yaml
 
 Every rule calls one ``python -m prunebench ...`` command; the logic lives in src/prunebench/.
+Every rule carries ``params.config_hash`` (prunebench.provenance.stage_hash: the settings its output
+depends on), so a changed setting reruns exactly the jobs it affects; trained jobs run with their
+configured thread count, and a config whose threads exceed --cores stops here with one line.
 """
 
 import os
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
@@ -19,6 +23,8 @@ if not workflow.overwrite_configfiles:
     configfile: "workflow/config/ci.yaml"
 
 validate(config, "workflow/schemas/config.schema.yaml")
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even without `pip install -e`
+from prunebench.provenance import stage_hash
 
 # The config file actually in force (the last --configfile wins over the default above).
 CONFIG_PATH = os.path.relpath(workflow.overwrite_configfiles[-1]) if workflow.overwrite_configfiles else "workflow/config/ci.yaml"
@@ -28,6 +34,7 @@ RESULTS = f"results/{NAME}"
 FIGURES = "figures" if NAME == "ci" else f"figures/{NAME}"
 
 include: "workflow/rules/common.smk"
+check_at_parse_time(CONFIG_PATH)
 for rule_file in ("data", "metrics", "sweep", "scaling", "figures", "theory", "headline"):
     if os.path.exists(f"workflow/rules/{rule_file}.smk"):
         include: f"workflow/rules/{rule_file}.smk"

@@ -6,6 +6,8 @@ rule prepare_data:
         f"{RESULTS}/data/manifest.json",
     log:
         f"{RESULTS}/logs/prepare_data.log",
+    params:
+        config_hash=stage_hash(config, "data"),
     resources:
         mem_mb=8000,
     shell:

@@ -14,6 +14,8 @@ rule figures_empirical:
         [report(f"{FIGURES}/{name}", category="Empirical figures", subcategory=NAME) for name in figure_names(config)],
     log:
         f"logs/{NAME}/figures_empirical.log",
+    params:
+        config_hash=stage_hash(config, "figures") if FIGURE_TARGETS else "",
     shell:
         "{PY} -m prunebench figures empirical --config {CONFIG_PATH} --sweep {input.sweep} --scaling {input.scaling}"
         " --outdir {FIGURES} > {log} 2>&1"

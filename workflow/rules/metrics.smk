@@ -67,6 +67,8 @@ rule subset_score:
         f"{RESULTS}/scores/subset/N{{n}}/seed{{seed}}/{{metric}}.parquet",
     log:
         f"logs/{NAME}/metrics/subset/N{{n}}/seed{{seed}}/{{metric}}.log",
+    params:
+        config_hash=lambda wildcards: stage_hash(config, "score", wildcards.metric),
     wildcard_constraints:
         n=r"\d+",
         seed=r"\d+",

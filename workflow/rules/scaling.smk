@@ -11,5 +11,7 @@ rule scaling_fit:
         f"{RESULTS}/scaling.json",
     log:
         f"logs/{NAME}/scaling_fit.log",
+    params:
+        config_hash=stage_hash(config, "scaling") if SCALING_TARGETS else "",
     shell:
         "{PY} -m prunebench scaling fit --sweep {input} --config {CONFIG_PATH} --out {output} > {log} 2>&1"

@@ -8,6 +8,7 @@ THEORY_TABLES = {name: f"{THEORY}/{name}.csv" for name in ("curves", "crossover"
 THEORY_FIGURES = [f"{FIGURES}/theory_{name}.png" for name in ("crossover", "frontier", "imperfect")]
 THEORY_TARGETS = [*THEORY_TABLES.values(), *THEORY_FIGURES]
 THEORY_THREADS = int((config.get("theory") or {}).get("workers", 2))
+THEORY_HASH = stage_hash(config, "theory")
 
 
 rule theory_all:
@@ -21,6 +22,8 @@ rule theory_curves:
     threads: THEORY_THREADS
     log:
         f"logs/{NAME}/theory_curves.log",
+    params:
+        config_hash=THEORY_HASH,
     shell:
         "{PY} -m prunebench theory curves --config {CONFIG_PATH} --workers {threads} --out {output} > {log} 2>&1"
 
@@ -31,6 +34,8 @@ rule theory_crossover:
     threads: THEORY_THREADS
     log:
         f"logs/{NAME}/theory_crossover.log",
+    params:
+        config_hash=THEORY_HASH,
     shell:
         "{PY} -m prunebench theory crossover --config {CONFIG_PATH} --workers {threads} --out {output} > {log} 2>&1"
 
@@ -41,6 +46,8 @@ rule theory_simulations:
     threads: THEORY_THREADS
     log:
         f"logs/{NAME}/theory_simulations.log",
+    params:
+        config_hash=THEORY_HASH,
     shell:
         "{PY} -m prunebench theory simulate --config {CONFIG_PATH} --workers {threads} --out {output} > {log} 2>&1"
 
@@ -53,6 +60,8 @@ rule theory_analyse:
         fits=THEORY_TABLES["fits"],
     log:
         f"logs/{NAME}/theory_analyse.log",
+    params:
+        config_hash=THEORY_HASH,
     shell:
         "{PY} -m prunebench theory analyse --config {CONFIG_PATH} --curves {input.curves}"
         " --frontier-out {output.frontier} --fits-out {output.fits} > {log} 2>&1"
@@ -69,6 +78,8 @@ rule theory_figures:
         [report(path, category="Theory figures", subcategory=NAME) for path in THEORY_FIGURES],
     log:
         f"logs/{NAME}/theory_figures.log",
+    params:
+        config_hash=THEORY_HASH,
     shell:
         "{PY} -m prunebench theory figures --config {CONFIG_PATH} --curves {input.curves} --crossover {input.crossover}"
         " --sims {input.sims} --frontier {input.frontier} --fits {input.fits} --outdir {FIGURES} > {log} 2>&1"

@@ -7,6 +7,7 @@ A command module defines ``register(subparsers)`` which adds its parser and sets
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import pkgutil
@@ -14,6 +15,8 @@ import sys
 
 from prunebench import __version__
 from prunebench.errors import PrunebenchError
+
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)  # a full disk or quota anywhere (data cache, probes): one line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,4 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PrunebenchError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in DISK_ERRNOS:
+            raise
+        print(f"error: {err.strerror} ({err.filename or 'writing output'}); free disk space (or quota) and rerun",
+              file=sys.stderr)
         return 2

@@ -25,10 +25,11 @@ def run_empirical(args: argparse.Namespace) -> int:
     from prunebench.config import load_config
     from prunebench.errors import PrunebenchError
     from prunebench.figures.empirical import make_empirical_figures
+    from prunebench.provenance import stage_hash
     from prunebench.sweep import read_sweep_table
 
     config = load_config(args.config)
-    sweep = read_sweep_table(args.sweep)
+    sweep = read_sweep_table(args.sweep, expected_hash=stage_hash(config, "sweep_point"))
     scaling = None
     if args.scaling:
         path = Path(args.scaling)

@@ -53,11 +53,22 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def pin_threads(config: dict) -> None:
+    """Run the whole score job (not only its probe training) with ``probe.threads`` torch threads,
+    when set: the count its table records and its config_hash includes, whatever the machine's cores."""
+    threads = (config.get("probe") or {}).get("threads")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 def run_compute(args: argparse.Namespace) -> int:
     from prunebench.config import load_config
     from prunebench.metrics.compute import compute_metric
 
     config = load_config(args.config)
+    pin_threads(config)
     path = compute_metric(config, args.metric, out=args.out, overrides=parse_overrides(args.set), device=args.device)
     print(path)
     return 0
@@ -70,11 +81,16 @@ def run_correlations(args: argparse.Namespace) -> int:
     if args.config:
         from prunebench.config import load_config
         from prunebench.data import load_dataset
+        from prunebench.metrics.storage import read_current_scores
 
         config = load_config(args.config)
         expected_ids = load_dataset(config["data"], "train").ids
         title += f" ({config['name']}, N={len(expected_ids)})"
+        for path in score_files(args.scores):  # a stale table is refused before anything is drawn
+            read_current_scores(path, config, expected_ids)
     matrix = plot_correlations(score_files(args.scores), args.out_fig, args.out_csv, expected_ids=expected_ids,
                                title=title)
+    for note in matrix.attrs.get("left_out", []):
+        print(note)
     print(f"{len(matrix)} metrics -> {args.out_fig}, {args.out_csv}")
     return 0

@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from prunebench.config import load_config
     from prunebench.data import load_dataset
-    from prunebench.metrics.storage import read_scores
+    from prunebench.metrics.storage import read_current_scores
     from prunebench.provenance import code_version
     from prunebench.seeding import derive_seed
     from prunebench.selection import kept_count, select
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     rule = args.rule or settings["rule"]
     class_balance = settings["class_balance"] if args.class_balance is None else args.class_balance
     train = load_dataset(config["data"], "train")
-    table = read_scores(args.scores, expected_ids=train.ids)
+    table = read_current_scores(args.scores, config, expected_ids=train.ids)
     seed = args.seed if args.seed is not None else derive_seed(
         config["seed"], "select", table.provenance.get("score_name") or table.metric, args.keep, rule, f"{args.fraction_kept:.6f}")
     positions = select(table.scores, train.labels, args.fraction_kept, keep=args.keep, seed=seed,

@@ -67,6 +67,8 @@ def _register_aggregate(commands) -> None:
     parser.add_argument("runs", nargs="+", help="run files and/or directories holding them")
     parser.add_argument("--out", required=True, help="sweep table (.parquet)")
     parser.add_argument("--csv", default=None, help="also write a CSV copy (for readable diffs)")
+    parser.add_argument("--config", default=None,
+                        help="refuse run files made under other settings than this config's (scale name or YAML path)")
     parser.set_defaults(func=run_aggregate)
 
 
@@ -97,10 +99,24 @@ def run_scores(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_point_args(args: argparse.Namespace) -> None:
+    """Refuse, naming the option, a non-positive ``--size``/``--threads`` or a negative ``--seed``."""
+    from prunebench.errors import PrunebenchError
+
+    if args.size < 1:
+        raise PrunebenchError(f"--size {args.size}: the initial dataset size N must be a positive integer (one of "
+                              "sweep.sizes)")
+    if args.seed < 0:
+        raise PrunebenchError(f"--seed {args.seed}: the replicate index must be 0 or more (one of sweep.seeds)")
+    if args.threads is not None and args.threads < 1:
+        raise PrunebenchError(f"--threads {args.threads}: the torch thread count must be 1 or more (sweep.threads)")
+
+
 def run_point(args: argparse.Namespace) -> int:
     from prunebench.config import load_config
     from prunebench.sweep import parse_point, read_row, run_point as run, write_row
 
+    check_point_args(args)
     config = load_config(args.config)
     point = parse_point(args.protocol, args.size, args.metric, args.keep, args.fraction_kept, args.seed)
     baseline_row = read_row(args.baseline) if args.baseline else None
@@ -115,7 +131,13 @@ def run_point(args: argparse.Namespace) -> int:
 def run_aggregate(args: argparse.Namespace) -> int:
     from prunebench.sweep import sweep_table, write_sweep_table
 
-    table = sweep_table(args.runs)
+    expected = None
+    if args.config:
+        from prunebench.config import load_config
+        from prunebench.provenance import stage_hash
+
+        expected = stage_hash(load_config(args.config), "sweep_point")
+    table = sweep_table(args.runs, expected_hash=expected)
     path = write_sweep_table(table, args.out, args.csv)
     print(f"{len(table)} runs -> {path}" + (f" (+ {args.csv})" if args.csv else ""))
     return 0

@@ -142,9 +142,8 @@ def read_scores(path: str | os.PathLike, expected_ids=None, *, allow_subset: boo
     if direction != DIRECTION:
         raise PrunebenchError(f"score file {path} has direction '{direction}', expected '{DIRECTION}'; recompute it")
     provenance = _provenance(frame)
-    if expected_hash is not None and str(provenance.get("config_hash")) != expected_hash:
-        raise PrunebenchError(stale_line(path, "score file", str(provenance.get("config_hash")), expected_hash,
-                                         "rerun `snakemake --configfile <config>` (it recomputes it)"))
+    if expected_hash is not None:
+        refuse_stale(path, provenance, expected_hash)
     score_se = frame["score_se"].to_numpy(dtype=np.float64) if "score_se" in frame.columns else np.full(len(ids), np.nan)
     order = np.argsort(ids, kind="stable")
     ids, scores, score_se = ids[order], scores[order], score_se[order]
@@ -155,6 +154,23 @@ def read_scores(path: str | os.PathLike, expected_ids=None, *, allow_subset: boo
             ids, scores, score_se = ids[keep], scores[keep], score_se[keep]
         ids, scores, score_se = _align(path, ids, scores, expected, score_se)
     return ScoreTable(ids=ids, scores=scores, provenance=provenance, score_se=score_se)
+
+
+def refuse_stale(path, provenance: dict, expected_hash: str) -> None:
+    """Raise the one-line refusal when a table's ``config_hash`` is not ``expected_hash``."""
+    if str(provenance.get("config_hash")) != expected_hash:
+        raise PrunebenchError(stale_line(path, "score file", str(provenance.get("config_hash")), expected_hash,
+                                         "rerun `snakemake --configfile <config>` (it recomputes it)"))
+
+
+def read_current_scores(path, config: dict, expected_ids=None, **kwargs) -> ScoreTable:
+    """:func:`read_scores`, refusing a table whose ``config_hash`` is not the one ``config`` gives its
+    score name (``prunebench.provenance.score_hash``): the reader's check for stale tables."""
+    from prunebench.provenance import score_hash
+
+    table = read_scores(path, expected_ids, **kwargs)
+    refuse_stale(path, table.provenance, score_hash(config, str(table.provenance.get("score_name") or table.metric)))
+    return table
 
 
 def _read_frame(path: Path) -> tuple[pd.DataFrame, str | None]:

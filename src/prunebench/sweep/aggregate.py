@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from prunebench.errors import PrunebenchError
+from prunebench.provenance import atomic_write, stale_line
 from prunebench.sweep.point import read_row
 
 COORDINATES = ["scale", "protocol", "initial_size", "fraction_kept", "prune_ratio", "n_kept", "metric", "keep",
@@ -35,11 +36,20 @@ def collect_runs(paths) -> list[Path]:
     return found
 
 
-def sweep_table(paths) -> pd.DataFrame:
-    """The tidy table of the given run files (sorted, columns ordered)."""
-    rows = [read_row(path) for path in collect_runs(paths)]
+def sweep_table(paths, expected_hash: str | None = None) -> pd.DataFrame:
+    """The tidy table of the given run files (sorted, columns ordered).
+
+    Each file is checked by :func:`read_row` (coordinates, results and checksum present and
+    matching); given ``expected_hash`` (``stage_hash(config, "sweep_point")`` of the config in force)
+    a run made under other settings — another recipe, data or thread count — is refused by name."""
+    files = collect_runs(paths)
+    rows = [read_row(path) for path in files]
     if not rows:
         raise PrunebenchError("no sweep run files to aggregate; run `python -m prunebench sweep point ...` first")
+    for path, row in zip(files, rows):
+        if expected_hash is not None and row["config_hash"] != expected_hash:
+            raise PrunebenchError(stale_line(path, "sweep run file", row["config_hash"], expected_hash,
+                                             "rerun `snakemake --configfile <config>` (it reruns that point)"))
     table = pd.DataFrame(rows)
     duplicated = table.duplicated(subset=SORT_KEYS, keep=False)
     if duplicated.any():
@@ -51,24 +61,30 @@ def sweep_table(paths) -> pd.DataFrame:
 
 def write_sweep_table(table: pd.DataFrame, parquet_path: str | os.PathLike, csv_path=None) -> Path:
     """Write the parquet table (atomically) and, when asked, a CSV copy for readable diffs."""
-    parquet_path = Path(parquet_path)
-    parquet_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = parquet_path.with_name(f".{parquet_path.name}.tmp")
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, parquet_path)
+    atomic_write(parquet_path, lambda tmp: table.to_parquet(tmp, index=False))
     if csv_path:
-        table.to_csv(csv_path, index=False, float_format="%.6g")
-    return parquet_path
+        atomic_write(csv_path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
+    return Path(parquet_path)
 
 
-def read_sweep_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read ``sweep.parquet`` (or its CSV copy), with a one-line error when it is missing."""
+def read_sweep_table(path: str | os.PathLike, expected_hash: str | None = None) -> pd.DataFrame:
+    """Read ``sweep.parquet`` (or its CSV copy), with a one-line error when it is missing, damaged,
+    lacks a column, or (given ``expected_hash``, ``stage_hash(config, "sweep_point")``) holds rows
+    made under other settings than the config in force."""
     path = Path(path)
     if not path.is_file():
         raise PrunebenchError(f"sweep table {path} not found; run the sweep (`snakemake ... sweep_aggregate`) first")
-    table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    try:
+        table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except Exception as err:  # pyarrow/pandas raise several types for a damaged file
+        raise PrunebenchError(f"sweep table {path} is not readable ({type(err).__name__}); delete it and "
+                              "re-aggregate it (`snakemake ... sweep_aggregate`)") from None
     missing = [c for c in ("protocol", "initial_size", "fraction_kept", "n_kept", "metric", "keep", "seed",
                            "test_error", "test_accuracy") if c not in table.columns]
     if missing:
         raise PrunebenchError(f"sweep table {path} lacks column(s) {', '.join(missing)}; re-aggregate it")
+    stored = sorted(set(table["config_hash"].astype(str))) if "config_hash" in table.columns else ["<none>"]
+    if expected_hash is not None and stored != [expected_hash]:
+        raise PrunebenchError(stale_line(path, "sweep table", ",".join(stored), expected_hash,
+                                         "rerun `snakemake --configfile <config>` (it reruns the sweep)"))
     return table
