@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 
-from prunebench.metrics.common import assigned_margin, onehot, softmax
+from prunebench.errors import PrunebenchError
+from prunebench.metrics.common import assigned_margin, jackknife_se, member_se, onehot, softmax
 from prunebench.metrics.ddd import fold_masks, heldout_error_fraction
 from prunebench.metrics.dynamics import area_under_margin, forgetting_counts, never_learned_score
 from prunebench.metrics.el2n import el2n_from_logits
-from prunebench.metrics.memorization import influence_summaries, in_out_difference, memorization_scores, subset_masks
+from prunebench.metrics.memorization import (combine_folds, heldout_folds, in_out_difference, in_out_stats,
+                                             influence_summaries, memorization_scores, memorization_stats, subset_masks)
 from prunebench.metrics.prototypes import class_centroid_distance, kmeans_nearest_distance
 from prunebench.metrics.random import random_scores
 from prunebench.metrics.uncertainty import entropy, margin_top2, margin_true_class, mutual_information, variation_ratio
@@ -155,3 +157,71 @@ def test_grand_full_matches_closed_form_for_linear_model():
     batches = [(x[:16], y[:16]), (x[16:], y[16:])]
     assert np.allclose(grand_full(model, batches), expected, rtol=1e-5)
     assert np.allclose(grand_last_layer(model, batches), expected, rtol=1e-5)  # the only layer is the last
+
+
+def test_memorization_standard_error_from_in_out_counts():
+    rng = np.random.default_rng(3)
+    masks = subset_masks(400, 16, 0.7, seed=4)  # 11 in, 5 out per example
+    correct = np.ones((16, 400))
+    correct[:, 200:] = rng.random((16, 200)) < 0.5  # 200..399: true memorization 0, p = 0.5
+    mem, se = memorization_stats(masks, correct)
+    assert np.allclose(mem, memorization_scores(masks, correct)) and np.all(se[:200] == 0)
+    i = 250
+    inside, outside = correct[masks[:, i], i], correct[~masks[:, i], i]
+    welch = np.sqrt(inside.var(ddof=1) / len(inside) + outside.var(ddof=1) / len(outside))
+    assert se[i] == pytest.approx(welch)
+    assert np.mean(np.abs(mem[200:]) <= 2.5 * se[200:]) > 0.85  # the SE is the scale of the estimator's noise
+    assert np.allclose(np.diag(in_out_stats(masks, correct)[1]), se)
+    one_out = subset_masks(10, 4, 0.7, seed=0)  # 3 in, 1 out: no variance from one held-out model
+    assert np.isnan(memorization_stats(one_out, np.ones((4, 10)))[1]).all()
+
+
+def test_influence_standard_errors_follow_the_summaries():
+    rng = np.random.default_rng(5)
+    masks = subset_masks(40, 12, 0.5, seed=6)
+    outcome = (rng.random((12, 7)) < 0.6).astype(float)
+    out = influence_summaries(masks, outcome, chunk=16)
+    diff, se = in_out_stats(masks, outcome)
+    assert np.allclose(out["sum-abs-se"], np.sqrt((se**2).sum(axis=1)))
+    assert np.allclose(out["max-se"], se[np.arange(40), diff.argmax(axis=1)])
+
+
+def test_heldout_folds_class_balanced_and_fold_combination():
+    labels = np.repeat(np.arange(10), 51)
+    folds = heldout_folds(labels, 2, seed=0)
+    assert set(np.unique(folds)) == {0, 1} and abs(np.bincount(folds)[0] - np.bincount(folds)[1]) <= 1
+    for c in range(10):
+        assert np.ptp(np.bincount(folds[labels == c])) <= 1
+    assert not np.array_equal(folds, heldout_folds(labels, 2, seed=1))
+    with pytest.raises(PrunebenchError):
+        heldout_folds(labels, 1, seed=0)
+    a, b = np.array([0, 1]), np.array([1, 2])
+    per_fold = [(a, {"max": np.array([0.2, 0.5]), "max-se": np.array([0.1, 0.3]),
+                     "sum-abs": np.array([1.0, 2.0]), "sum-abs-se": np.array([0.3, 0.4])}, []),
+                (b, {"max": np.array([0.1, 0.7]), "max-se": np.array([0.2, 0.2]),
+                     "sum-abs": np.array([3.0, 4.0]), "sum-abs-se": np.array([0.3, 0.5])}, [])]
+    top, top_se = combine_folds(3, per_fold, "max")
+    assert np.allclose(top, [0.2, 0.5, 0.7]) and np.allclose(top_se, [0.1, 0.3, 0.2])
+    total, total_se = combine_folds(3, per_fold, "sum-abs")
+    assert np.allclose(total, [1.0, 5.0, 4.0]) and np.allclose(total_se, [0.3, 0.5, 0.5])
+
+
+def test_member_and_jackknife_standard_errors():
+    values = np.random.default_rng(7).normal(size=(5, 30))
+    assert np.allclose(member_se(values), values.std(axis=0, ddof=1) / np.sqrt(5))
+    assert np.isnan(member_se(values[:1])).all()
+    # the jackknife SE of a mean is exactly the textbook s/sqrt(k)
+    assert np.allclose(jackknife_se(lambda v: v.mean(axis=0), values), member_se(values))
+    assert np.isnan(jackknife_se(lambda v: v.mean(axis=0), values[:1])).all()
+
+
+def test_input_norm_is_the_norm_of_the_normalised_image():
+    from types import SimpleNamespace
+
+    from prunebench.metrics.input_norm import input_norms
+
+    images = np.random.default_rng(8).integers(0, 256, size=(7, 4, 4, 3), dtype=np.uint8)
+    stats = ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    norms = input_norms(SimpleNamespace(images=images, channel_stats=stats), batch_size=3)
+    expected = np.linalg.norm(((images / 255.0 - np.array(stats[0])) / np.array(stats[1])).reshape(7, -1), axis=1)
+    assert np.allclose(norms, expected, rtol=1e-5)

@@ -22,9 +22,11 @@ from torch import nn
 
 from prunebench.data import content_checksum, data_root, load_dataset
 from prunebench.metrics import get_metric, read_scores
+from prunebench.metrics.common import softmax
 from prunebench.metrics.compute import compute_metric
 from prunebench.metrics.context import MetricContext
 from prunebench.metrics.dynamics import never_learned_score
+from prunebench.metrics.memorization import heldout_folds, influence_fold, subsample_settings
 from prunebench.metrics.prototypes import class_centroid_distance
 from prunebench.models import list_models, register_model
 from prunebench.provenance import REPO_ROOT
@@ -139,6 +141,31 @@ def test_aum_negative_for_mislabeled(ctx, noisy):
     assert_harder(scores, noisy[1])
 
 
+def test_aum_windows_whole_run_and_pleiss_first_lr_drop(ctx):
+    margins = ctx.ensemble_runs(1)[0].dynamics["margin"]
+    whole = run(ctx, "aum", ensemble_size=1)
+    assert np.allclose(whole.scores, -margins.mean(axis=0)) and whole.probe_epochs == 4
+    pleiss = run(ctx, "aum", ensemble_size=1, window="first-lr-drop")  # one-cycle peak: ceil(0.2 x 4) = 1 epoch
+    assert np.allclose(pleiss.scores, -margins[0]) and pleiss.probe_epochs == 1 and "first-lr-drop" in pleiss.variant
+    assert pleiss.cost_probe_epochs == pytest.approx(1.0)
+    two = run(ctx, "aum", ensemble_size=2)
+    assert np.isfinite(two.score_se).all() and two.n_models == 2
+
+
+def test_score_tables_store_standard_errors_and_probe_smoothing(ctx, tmp_path):
+    el2n = read_scores(compute_metric(CONFIG, "el2n", ctx=ctx, out=tmp_path / "e.parquet", overrides={"ensemble_size": 2}))
+    norms = [np.linalg.norm(softmax(ctx.logits(r, "train", 4)) - np.eye(10)[ctx.labels], axis=1) for r in ctx.ensemble_runs(2)]
+    assert np.allclose(el2n.score_se, np.abs(norms[0] - norms[1]) / 2)  # s/sqrt(2) for two members
+    assert el2n.provenance["n_models"] == 2 and el2n.provenance["label_smoothing"] == 0.0
+    assert el2n.provenance["target_split"] == "train"
+    mem = read_scores(compute_metric(CONFIG, "memorization", ctx=ctx, out=tmp_path / "m.parquet"))
+    assert np.isfinite(mem.score_se).all() and mem.score_se.max() > 0.1  # 4 in / 4 out models: coarse
+    one = read_scores(compute_metric(CONFIG, "forgetting", ctx=ctx, out=tmp_path / "f.parquet"))
+    assert np.isnan(one.score_se).all()  # one probe: undefined
+    norm = read_scores(compute_metric(CONFIG, "input-norm", ctx=ctx, out=tmp_path / "n.parquet"), ctx.train_set.ids)
+    assert np.all(norm.score_se == 0) and norm.provenance["cost_probe_epochs"] == 0 and np.all(norm.scores > 0)
+
+
 def test_memorization_higher_for_mislabeled(ctx, noisy):
     result = run(ctx, "memorization")
     assert np.all(np.abs(result.scores) <= 1)
@@ -146,17 +173,23 @@ def test_memorization_higher_for_mislabeled(ctx, noisy):
     assert result.cost_probe_epochs == pytest.approx(8 * 12 * 0.5, rel=0.02)  # subset models on half the data
 
 
-def test_influence_bounds_self_influence(ctx, noisy):
-    mem = run(ctx, "memorization").scores
-    self_test = MetricContext.from_config(CONFIG, train_set=ctx.train_set, test_set=ctx.train_set, device="cpu",
-                                          probe_root=ctx.probe_root)
-    top = run(self_test, "influence", variant="max").scores
-    total = run(self_test, "influence", variant="sum-abs").scores
-    # with the train set as test set, infl(i, i) is mem_i, so the max over j is at least mem_i
-    assert np.all(top >= mem - 1e-9)
-    assert np.all(total >= np.abs(top) - 1e-9) and np.all(np.abs(top) <= 1)
-    real = run(ctx, "influence", variant="max")
-    assert real.scores.shape == mem.shape and "test=200" in real.variant
+def test_influence_targets_a_heldout_train_fold_never_the_test_split(ctx, tmp_path):
+    # compute_metric serves the metric only the splits it declares: reading the test split would raise
+    table = read_scores(compute_metric(CONFIG, "influence", ctx=ctx, out=tmp_path / "i.parquet"), ctx.train_set.ids)
+    assert table.provenance["target_split"] == "train-heldout-fold" and "targets=train-heldout-2-fold" in table.provenance["variant"]
+    assert np.all(np.abs(table.scores) <= 1) and np.isfinite(table.score_se).all() and table.provenance["n_models"] == 8
+    fold_of = heldout_folds(ctx.labels, 2, ctx.derive("influence", "folds"))
+    for fold in range(2):
+        influencers, summary, runs = influence_fold(ctx, fold_of, fold, subsample_settings(ctx), "correctness")
+        assert np.array_equal(influencers, np.flatnonzero(fold_of != fold))
+        for r in runs:  # no subset model of this fold ever trained on one of its targets
+            assert not np.isin(r.positions, np.flatnonzero(fold_of == fold)).any() and len(r.positions) > 0
+    trained = sorted(ctx.probe_root.iterdir())
+    total = run(ctx, "influence", variant="sum-abs")
+    assert sorted(ctx.probe_root.iterdir()) == trained  # the sum-abs variant re-uses the max variant's 2 x 8 models
+    assert total.seeds == table.provenance["seeds"] and len(set(total.seeds)) == 16
+    assert np.all(total.scores >= np.abs(table.scores) - 1e-9)
+    assert total.cost_probe_epochs == pytest.approx(2 * 8 * 12 * 0.25, rel=0.05)  # 8 models x half of half the data
 
 
 def test_margin_and_entropy_are_uncertainty(ctx):
@@ -204,6 +237,30 @@ def test_ssl_prototypes_label_free_and_seed_deterministic(ctx, clean, tmp_path):
     assert np.all((a >= 0) & (a <= 2))
     other = MetricContext.from_config({**CONFIG, "seed": 7}, train_set=clean[0], device="cpu", probe_root=tmp_path)
     assert not np.allclose(run(other, "ssl-prototypes").scores, a)
+
+
+def test_grand_at_init_reads_the_weights_after_the_whitening_init(clean, tmp_path):
+    """Epoch 0 is the true start of training: airbench's data-dependent whitening filters included."""
+    import torch
+
+    from prunebench.training import TrainConfig, build_model
+    from prunebench.training.loop import init_whitening
+
+    train = clean[0].subset(np.arange(100))
+    probe = {"model": "airbench", "model_kwargs": {"width": "tiny"}, "epochs": 1, "batch_size": 50, "progress": False,
+             "tta": False}
+    small = MetricContext.from_config({**CONFIG, "probe": probe}, train_set=train, device="cpu", probe_root=tmp_path)
+    probe_run = small.ensemble_runs(1, save_epochs={0})[0]
+    saved = torch.load(probe_run.checkpoint(0), weights_only=True)
+    cfg = TrainConfig.from_dict(probe_run.spec.probe_config(small.probe_cfg))
+    model = build_model(cfg, train.num_classes, probe_run.spec.seed)
+    built = {k: v.clone() for k, v in model.state_dict().items()}
+    init_whitening(model, train, cfg, probe_run.spec.seed, "cpu")
+    started = model.state_dict()
+    assert any(not torch.equal(built[k], started[k]) for k in built)  # the whitening init changes the filters
+    assert all(torch.equal(saved[k], started[k].cpu()) for k in started)
+    scores = run(small, "grand", ensemble_size=1, epoch=0, variant="last-layer").scores
+    assert scores.shape == (100,) and np.all(scores > 0)
 
 
 def test_airbench_probe_end_to_end_cli(tmp_path):

@@ -165,7 +165,7 @@ def test_metrics_list_cli_prints_registry():
     assert proc.returncode == 0
     assert proc.stdout.split() == list_metrics()
     expected = {"random", "el2n", "grand", "forgetting", "aum", "memorization", "influence", "margin", "entropy",
-                "ensemble-active-learning", "ddd", "supervised-prototypes", "ssl-prototypes"}
+                "ensemble-active-learning", "ddd", "supervised-prototypes", "ssl-prototypes", "input-norm"}
     assert set(list_metrics()) == expected
 
 

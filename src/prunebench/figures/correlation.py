@@ -1,4 +1,10 @@
-"""Heatmap of Spearman rank correlations between all metrics' scores (+ the matrix as CSV)."""
+"""Heatmap of Spearman rank correlations between the metrics' scores (+ the matrix as CSV).
+
+Estimators too noisy to rank anything at this scale (too few models, or a reliability below
+:data:`prunebench.metrics.reliability.MIN_RELIABILITY` from their stored standard errors) are left
+out of the figure and the CSV, with a one-line note each under the heatmap
+(:func:`prunebench.metrics.reliability.usable_for_figures`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import pandas as pd
 
 from prunebench.errors import PrunebenchError
 
+NOTE_LINE_INCHES = 0.16  # height of one "left out" note under the heatmap
+
 
 def score_files(items) -> list[Path]:
     """Expand directories to their ``*.parquet`` files (sorted); keep files as given."""
@@ -20,6 +28,21 @@ def score_files(items) -> list[Path]:
     if len(paths) < 2:
         raise PrunebenchError(f"need at least two score tables for correlations, found {len(paths)} in {list(map(str, items))}")
     return paths
+
+
+def split_usable(paths, expected_ids=None) -> tuple[list[Path], list[str]]:
+    """(score files usable for figures, one-line notes on those left out), in the given order."""
+    from prunebench.metrics.reliability import usable_for_figures
+    from prunebench.metrics.storage import read_scores
+
+    usable, notes = [], []
+    for path in paths:
+        ok, reason = usable_for_figures(read_scores(path, expected_ids))
+        if ok:
+            usable.append(Path(path))
+        else:
+            notes.append(reason)
+    return usable, notes
 
 
 def spearman_matrix(paths, expected_ids=None) -> pd.DataFrame:
@@ -35,8 +58,11 @@ def spearman_matrix(paths, expected_ids=None) -> pd.DataFrame:
             raise PrunebenchError(f"score file {path} scores other examples than {paths[0]}; recompute both for one config")
     names = [Path(p).stem for p in paths]
     scores = np.column_stack([t.scores for t in tables])
-    rho = spearmanr(scores).statistic
-    rho = np.atleast_2d(rho) if scores.shape[1] > 2 else np.array([[1.0, rho], [rho, 1.0]])
+    if scores.shape[1] == 1:
+        rho = np.ones((1, 1))
+    else:
+        rho = spearmanr(scores).statistic
+        rho = np.atleast_2d(rho) if scores.shape[1] > 2 else np.array([[1.0, rho], [rho, 1.0]])
     constant = np.std(scores, axis=0) == 0
     rho[constant, :], rho[:, constant] = np.nan, np.nan  # a constant score has no ranking
     return pd.DataFrame(rho, index=names, columns=names)
@@ -44,8 +70,16 @@ def spearman_matrix(paths, expected_ids=None) -> pd.DataFrame:
 
 def plot_correlations(paths, out_fig: str | os.PathLike, out_csv: str | os.PathLike, expected_ids=None,
                       title: str = "Spearman rank correlation of pruning scores") -> pd.DataFrame:
-    """Write the matrix CSV and an annotated heatmap; returns the matrix."""
-    matrix = spearman_matrix(paths, expected_ids)  # validate every table before importing matplotlib
+    """Write the matrix CSV and an annotated heatmap of the usable tables; returns the matrix.
+
+    The notes on the tables left out are printed under the heatmap and kept in ``matrix.attrs["left_out"]``.
+    """
+    spearman_matrix(paths, expected_ids)  # validate every table (same examples) before filtering
+    usable, notes = split_usable(paths, expected_ids)
+    if not usable:
+        raise PrunebenchError(f"no score table is precise enough for the correlation figure: {'; '.join(notes)}")
+    matrix = spearman_matrix(usable, expected_ids)
+    matrix.attrs["left_out"] = notes
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,7 +88,9 @@ def plot_correlations(paths, out_fig: str | os.PathLike, out_csv: str | os.PathL
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     matrix.to_csv(out_csv, float_format="%.4f")
     n = len(matrix)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * n, 0.6 + 0.55 * n))
+    note_height = NOTE_LINE_INCHES * len(notes)
+    height = 0.6 + 0.55 * n + note_height
+    fig, ax = plt.subplots(figsize=(max(1.0 + 0.62 * n, 6.0 if notes else 0.0), height))
     image = ax.imshow(matrix.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(n), matrix.columns, rotation=45, ha="right")
     ax.set_yticks(range(n), matrix.index)
@@ -66,7 +102,9 @@ def plot_correlations(paths, out_fig: str | os.PathLike, out_csv: str | os.PathL
                     color="white" if not np.isnan(value) and abs(value) > 0.6 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Spearman ρ (scores: higher = harder)")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, note_height / height, 1, 1))
+    for row, note in enumerate(notes):  # one line per estimator left out, under the heatmap
+        fig.text(0.01, (len(notes) - row - 0.5) * NOTE_LINE_INCHES / height, note, fontsize=6, ha="left", va="center")
     Path(out_fig).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_fig, dpi=150)
     plt.close(fig)

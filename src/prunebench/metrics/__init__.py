@@ -7,9 +7,10 @@ gets: train set, probe config, seeds, memoised probe runs), :mod:`.storage` (sco
 """
 
 from prunebench.metrics.registry import DIRECTION, MetricResult, MetricSpec, get_metric, list_metrics, register_metric
+from prunebench.metrics.reliability import reliability, usable_for_figures
 from prunebench.metrics.storage import ScoreTable, read_scores, write_scores
 
 __all__ = [
     "DIRECTION", "MetricResult", "MetricSpec", "ScoreTable", "get_metric", "list_metrics", "read_scores",
-    "register_metric", "write_scores",
+    "register_metric", "reliability", "usable_for_figures", "write_scores",
 ]

@@ -32,3 +32,30 @@ def assigned_margin(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def ensemble_mean(arrays: list[np.ndarray]) -> np.ndarray:
     """Mean over a list of equally shaped arrays (the ensemble axis)."""
     return np.mean(np.stack(arrays, axis=0), axis=0)
+
+
+def member_se(values) -> np.ndarray:
+    """Standard error of a mean over ``k`` ensemble members (axis 0): ``s_{k−1} / sqrt(k)``; NaN for ``k < 2``.
+
+    ``s_{k−1}`` is the sample standard deviation over members (ddof 1), so ``SE²`` is an unbiased
+    estimate of the variance of the ensemble mean when the members are independent runs.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    k = values.shape[0]
+    if k < 2:
+        return np.full(values.shape[1:], np.nan)
+    return values.std(axis=0, ddof=1) / np.sqrt(k)
+
+
+def jackknife_se(statistic, members) -> np.ndarray:
+    """Jackknife standard error over ensemble members for a score that is a function of all of them.
+
+    ``statistic(members_subset) -> per-example scores``; ``members`` is k×... (axis 0 = members).
+    ``SE = sqrt((k−1)/k · Σ_i (θ_(−i) − mean_i θ_(−i))²)`` (Efron & Stein 1981); NaN for ``k < 2``.
+    """
+    members = np.asarray(members)
+    k = members.shape[0]
+    if k < 2:
+        return np.full(np.shape(statistic(members)), np.nan)
+    leave_one_out = np.stack([statistic(np.delete(members, i, axis=0)) for i in range(k)])
+    return np.sqrt((k - 1) / k * ((leave_one_out - leave_one_out.mean(axis=0)) ** 2).sum(axis=0))

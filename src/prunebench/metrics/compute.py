@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from prunebench.config import results_dir
-from prunebench.metrics.context import MetricContext
+from prunebench.metrics.context import MetricContext, score_label_smoothing
 from prunebench.errors import PrunebenchError
-from prunebench.metrics.registry import get_metric, list_metrics
+from prunebench.metrics.registry import EVALUATION_SPLIT, get_metric, list_metrics
 from prunebench.metrics.storage import write_scores
 from prunebench.provenance import code_version, config_hash
 
@@ -43,18 +43,27 @@ def metric_params(config: dict, name: str, overrides: dict | None = None) -> dic
 
 
 def check_metric_names(config: dict) -> list[str]:
-    """``metrics.names`` + variants, each checked against the registry (raises PrunebenchError)."""
+    """``metrics.names`` + variants, each checked against the registry and :func:`check_no_evaluation_split`."""
     metrics = config.get("metrics") or {}
     names = list(metrics.get("names") or []) + sorted(metrics.get("variants") or {})
     for name in names:
-        resolve_score_name(config, name)
+        check_no_evaluation_split(name, resolve_score_name(config, name)[0])
     return names
+
+
+def check_no_evaluation_split(name: str, metric: str) -> None:
+    """Refuse a metric that declares it reads the sweep's evaluation split (its scores would leak test labels)."""
+    if EVALUATION_SPLIT in get_metric(metric).reads:
+        raise PrunebenchError(f"metric '{name}' reads the '{EVALUATION_SPLIT}' split the sweep evaluates on, so selecting "
+                              f"with it would use test labels; estimate it on a held-out part of the training set "
+                              f"(register_metric(..., reads=('train',))) or drop it from metrics.names")
 
 
 def score_config_hash(config: dict, name: str, params: dict) -> str:
     """Hash of what fixes a metric's scores: seed, data, probe, shared probe settings, its parameters."""
     metrics = config.get("metrics") or {}
     shared = {k: metrics.get(k) for k in ("ensemble", "subsample")}
+    shared["label_smoothing"] = score_label_smoothing(config)
     return config_hash({**{k: config.get(k) for k in SCORE_SECTIONS}, "shared": shared, "metric": name, "params": params})
 
 
@@ -68,7 +77,8 @@ def compute_metric(config: dict, name: str, *, out: str | Path | None = None, ov
     metric, variant_params = resolve_score_name(config, name)
     spec = get_metric(metric)
     params = metric_params(config, metric, {**variant_params, **(overrides or {})})
-    ctx = ctx or MetricContext.from_config(config, device=device)
+    check_no_evaluation_split(name, metric)
+    ctx = (ctx or MetricContext.from_config(config, device=device)).for_metric(spec.reads)
     start, trained_before = time.perf_counter(), ctx.probe_seconds
     result = spec.fn(ctx, params)
     compute_s = time.perf_counter() - start
@@ -80,10 +90,11 @@ def compute_metric(config: dict, name: str, *, out: str | Path | None = None, ov
         "seed": ctx.seed, "seeds": result.seeds, "code_version": code_version(), "probe_epochs": result.probe_epochs,
         "cost_probe_epochs": result.cost_probe_epochs, "wall_time_s": result.probe_wall_time_s + own_s,
         "compute_time_s": compute_s, "reused_probe_runs": result.reused_runs, "params": params,
-        "dataset_checksum": ctx.train_set.checksum,
+        "dataset_checksum": ctx.train_set.checksum, "n_models": result.n_models,
+        "label_smoothing": ctx.label_smoothing, "target_split": result.target_split,
     }
     path = Path(out) if out else default_score_path(config, name)
-    write_scores(path, ctx.train_set.ids, result.scores, provenance)
+    write_scores(path, ctx.train_set.ids, result.scores, provenance, score_se=result.score_se)
     log.info("%s: %d scores -> %s (%.1f s here, %.1f s stand-alone, %.1f probe-epochs)", name, len(result.scores), path,
              compute_s, provenance["wall_time_s"], result.cost_probe_epochs)
     return path

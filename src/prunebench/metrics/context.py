@@ -13,10 +13,19 @@ Metrics never train probes themselves; they ask the context for
 
 Runs are cached on disk under ``results/<config>/probes/`` (or ``$PRUNEBENCH_PROBE_DIR``) and re-used by later metrics and
 processes; every metric still records the full cost of the runs it reads (see :mod:`.storage`).
+
+Score probes train with the ``probe`` recipe except for the label smoothing, which is
+``metrics.label_smoothing`` (default 0: Paul et al. 2021 and Toneva et al. 2019 trained with plain
+cross-entropy, and EL2N, margin, entropy and the probability estimators read the softmax). The
+sweep's own training recipe is not affected.
+
+A context built for one metric (:meth:`MetricContext.for_metric`) serves only the splits that
+metric declares (``register_metric(..., reads=...)``); reading another raises a PrunebenchError.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -34,8 +43,16 @@ log = logging.getLogger(__name__)
 
 # Shared-ensemble settings (``metrics.ensemble``) when the config gives none.
 ENSEMBLE_DEFAULTS = {"epochs": None, "batch_size": 512}
+# Label smoothing of every score probe (``metrics.label_smoothing``): plain cross-entropy, as the metrics' papers.
+SCORE_PROBE_LABEL_SMOOTHING = 0.0
 # Metric parameters naming the probe epoch a metric reads (collected to know which checkpoints to keep).
 EPOCH_KEYS = ("epoch",)
+
+
+def score_label_smoothing(config: dict) -> float:
+    """Label smoothing of the score probes: ``metrics.label_smoothing``, default 0 (plain cross-entropy)."""
+    value = (config.get("metrics") or {}).get("label_smoothing")
+    return float(SCORE_PROBE_LABEL_SMOOTHING if value is None else value)
 
 
 def resolve_device(name: str | None) -> str:
@@ -59,6 +76,7 @@ class MetricContext:
     _memo: dict = field(default_factory=dict)
     _arrays: dict = field(default_factory=dict)
     probe_seconds: float = 0.0  # time spent obtaining probe runs (training or waiting for them) so far
+    readable_splits: tuple | None = None  # splits the current metric declared (None: all, for direct use)
 
     @classmethod
     def from_config(cls, config: dict, *, device: str | None = None, train_set=None, test_set=None,
@@ -77,8 +95,13 @@ class MetricContext:
         return int(self.config.get("seed", 0))
 
     @property
+    def label_smoothing(self) -> float:
+        return score_label_smoothing(self.config)
+
+    @property
     def probe_cfg(self) -> dict:
-        return dict(self.config.get("probe") or {})
+        """The ``probe`` recipe the score probes train with: the config's, with ``metrics.label_smoothing``."""
+        return {**(self.config.get("probe") or {}), "label_smoothing": self.label_smoothing}
 
     @property
     def metrics_cfg(self) -> dict:
@@ -112,8 +135,19 @@ class MetricContext:
     def num_classes(self) -> int:
         return int(self.train_set.num_classes)
 
+    def for_metric(self, reads) -> "MetricContext":
+        """This context restricted to the splits ``reads`` (shares the probe memo and array cache)."""
+        return dataclasses.replace(self, readable_splits=tuple(reads))
+
+    def check_readable(self, split: str) -> None:
+        if self.readable_splits is not None and split not in self.readable_splits:
+            raise PrunebenchError(f"this metric reads the '{split}' split but declares only {list(self.readable_splits)}; "
+                                  f"declare it with register_metric(..., reads=...) (the workflow refuses '{split}' "
+                                  f"if the sweep evaluates on it)")
+
     @property
     def test_set(self):
+        self.check_readable("test")
         if self._test_set is None:
             from prunebench.data import load_dataset
 
@@ -182,6 +216,7 @@ class MetricContext:
 
     # -- eval-mode outputs -----------------------------------------------------------------
     def dataset(self, split: str):
+        self.check_readable(split)
         return self.train_set if split == "train" else self.test_set
 
     def load_model(self, run: ProbeRun, epoch: int):

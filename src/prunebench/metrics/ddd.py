@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from prunebench.errors import PrunebenchError
-from prunebench.metrics.common import softmax
+from prunebench.metrics.common import member_se, softmax
 from prunebench.metrics.context import run_costs
 from prunebench.metrics.registry import MetricResult, register_metric
 
@@ -40,7 +40,8 @@ def ddd(ctx, params):
     ``DDD_i = (1/|M|) Σ_{m∈M} 1[h_m(x_i) ≠ y_i]`` over the |M| = len(models)·seeds models that held i out.
     ``estimator: probability`` uses ``1 − p_y`` instead of the 0/1 error (fewer ties; not the paper's).
     The diversity here is architectures × seeds of CIFAR-size probes, far narrower than the paper's
-    zoo of ImageNet models (a documented deviation).
+    zoo of ImageNet models (a documented deviation). ``score_se``: standard error of the mean over
+    the ``len(models)·seeds`` held-out models (NaN for one).
     """
     model_list = params["models"] or [{"name": ctx.probe_model[0], "kwargs": ctx.probe_model[1]}]
     epochs = int(params["epochs"] or ctx.ensemble_epochs)
@@ -54,7 +55,8 @@ def ddd(ctx, params):
             errors.append(heldout_error_fraction(masks, wrong))
             runs_all.extend(runs)
     names = "+".join(m["name"] for m in model_list)
-    return MetricResult(scores=np.mean(errors, axis=0), probe_epochs=epochs,
+    return MetricResult(scores=np.mean(errors, axis=0), probe_epochs=epochs, score_se=member_se(errors),
+                        n_models=len(errors),
                         variant=f"heldout-{params['estimator']},models={names},seeds={params['seeds']},folds={folds}",
                         **run_costs(runs_all, len(ctx.train_set)))
 

@@ -6,8 +6,12 @@ mini-batch was trained on, with augmentation), recorded by the probe trainer's c
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from prunebench.errors import PrunebenchError
+from prunebench.metrics.common import member_se
 from prunebench.metrics.context import run_costs
 from prunebench.metrics.registry import MetricResult, register_metric
 
@@ -47,10 +51,11 @@ def forgetting(ctx, params):
     are averaged over independently initialised probes.
     """
     runs = ctx.ensemble_runs(int(params["ensemble_size"]))
-    scores = np.mean([forgetting_counts(r.dynamics["correct"]) for r in runs], axis=0)
+    counts = np.stack([forgetting_counts(r.dynamics["correct"]) for r in runs])
     epochs = runs[0].epochs
-    return MetricResult(scores=scores, variant=f"events,never-learned={never_learned_score(epochs)},k={len(runs)}",
-                        probe_epochs=epochs, **run_costs(runs, len(ctx.train_set)))
+    return MetricResult(scores=counts.mean(axis=0), variant=f"events,never-learned={never_learned_score(epochs)},k={len(runs)}",
+                        probe_epochs=epochs, score_se=member_se(counts), n_models=len(runs),
+                        **run_costs(runs, len(ctx.train_set)))
 
 
 def area_under_margin(margins: np.ndarray, epochs: int | None = None) -> np.ndarray:
@@ -59,19 +64,53 @@ def area_under_margin(margins: np.ndarray, epochs: int | None = None) -> np.ndar
     return margins[: epochs or len(margins)].mean(axis=0)
 
 
-@register_metric("aum", defaults={"ensemble_size": 1, "epochs": None},
+# AUM averaging windows (``aum.window``): the whole run (default) or Pleiss et al.'s stop at the first lr drop.
+AUM_WINDOWS = ("whole-run", "first-lr-drop")
+
+
+def first_lr_drop_epochs(probe_cfg: dict, epochs: int) -> int:
+    """Epochs up to the first learning-rate drop of the probe schedule (at least 1, at most ``epochs``).
+
+    Pleiss et al. train with a step schedule and average the margin up to its first drop. The
+    suite's schedules (:func:`prunebench.training.loop.lr_factor`) have no plateau: ``onecycle``
+    (the default) first lowers the lr right after its **peak**, at ``warmup · epochs``, so the window
+    is the epochs up to and including the one that holds the peak, ``ceil(warmup · epochs)``;
+    ``linear`` decays from the first step (window: 1 epoch); ``constant`` never drops (all epochs).
+    """
+    from prunebench.training import TrainConfig
+
+    cfg = TrainConfig.from_dict({**probe_cfg, "epochs": epochs})
+    if cfg.schedule == "constant":
+        return int(epochs)
+    if cfg.schedule == "linear":
+        return 1
+    return int(min(max(math.ceil(cfg.warmup * epochs - 1e-9), 1), epochs))
+
+
+def aum_window(ctx, params, run_epochs: int) -> int:
+    """``T`` of the AUM average: ``aum.window`` (see :data:`AUM_WINDOWS`), capped by ``aum.epochs`` if set."""
+    if params["window"] not in AUM_WINDOWS:
+        raise PrunebenchError(f"aum window must be one of {', '.join(AUM_WINDOWS)}, got '{params['window']}'")
+    window = run_epochs if params["window"] == "whole-run" else first_lr_drop_epochs(ctx.probe_cfg, run_epochs)
+    return min(window, int(params["epochs"] or window))
+
+
+@register_metric("aum", defaults={"ensemble_size": 1, "epochs": None, "window": "whole-run"},
                  reference="Pleiss, Zhang, Elenberg, Weinberger 2020, Identifying Mislabeled Data using the AUM (NeurIPS)")
 def aum(ctx, params):
     """Area under the margin (Pleiss et al. 2020), negated: ``score = −AUM``.
 
     ``AUM(x, y) = (1/T) Σ_{t=1..T} [ z_y^(t)(x) − max_{k≠y} z_k^(t)(x) ]`` with the logits ``z^(t)``
     of the training pass of epoch ``t``. Low (negative) AUM flags mislabeled / hard examples, so the
-    score is ``−AUM`` (higher = harder). ``epochs`` limits ``T`` (Pleiss et al. stop at the first
-    learning-rate drop; ``None`` = all epochs of the run). Averaged over ``ensemble_size`` probes.
+    score is ``−AUM`` (higher = harder). ``window``: ``whole-run`` (default: every epoch of the
+    probe run; with the one-cycle schedule Pleiss et al.'s window is only the warm-up, one epoch at
+    the ci scale) or ``first-lr-drop`` (Pleiss et al.: up to the first learning-rate drop, which for
+    the one-cycle schedule is its peak, :func:`first_lr_drop_epochs`). ``epochs`` caps ``T``.
+    Averaged over ``ensemble_size`` probes; ``score_se`` is the standard error of that mean.
     """
     runs = ctx.ensemble_runs(int(params["ensemble_size"]))
-    limit = params["epochs"]
-    scores = -np.mean([area_under_margin(r.dynamics["margin"], limit) for r in runs], axis=0)
-    epochs = min(limit or runs[0].epochs, runs[0].epochs)
-    return MetricResult(scores=scores, variant=f"neg-aum,logit-margin,T={epochs},k={len(runs)}", probe_epochs=epochs,
+    epochs = aum_window(ctx, params, runs[0].epochs)
+    values = -np.stack([area_under_margin(r.dynamics["margin"], epochs) for r in runs])
+    return MetricResult(scores=values.mean(axis=0), variant=f"neg-aum,logit-margin,{params['window']},T={epochs},k={len(runs)}",
+                        probe_epochs=epochs, score_se=member_se(values), n_models=len(runs),
                         **run_costs(runs, len(ctx.train_set), epochs))

@@ -5,15 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from prunebench.errors import PrunebenchError
-from prunebench.metrics.common import onehot, softmax
+from prunebench.metrics.common import member_se, onehot, softmax
 from prunebench.metrics.context import run_costs
 from prunebench.metrics.registry import MetricResult, register_metric
 
 
+def el2n_per_model(logits_per_model: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """k×N error norms ``||softmax(f_{w_m}(x)) - onehot(y)||_2``, one row per model."""
+    target = onehot(labels, logits_per_model[0].shape[1])
+    return np.stack([np.linalg.norm(softmax(z) - target, axis=1) for z in logits_per_model])
+
+
 def el2n_from_logits(logits_per_model: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
     """``EL2N(x, y) = E_w ||softmax(f_w(x)) - onehot(y)||_2``: the norm per model, averaged over models."""
-    target = onehot(labels, logits_per_model[0].shape[1])
-    return np.mean([np.linalg.norm(softmax(z) - target, axis=1) for z in logits_per_model], axis=0)
+    return el2n_per_model(logits_per_model, labels).mean(axis=0)
 
 
 @register_metric("el2n", defaults={"ensemble_size": 10, "epoch": None},
@@ -26,12 +31,14 @@ def el2n(ctx, params):
     in eval mode on un-augmented training images. The error norms are **averaged over the ensemble
     at one epoch**, as in the paper (not summed over the epochs of one run). The paper's ImageNet
     variants are ``ensemble_size: 1`` (EL2N-1-model) and ``ensemble_size: 20`` (EL2N-20-models);
-    Paul et al. used 10 probes at epoch 20 of 200 for CIFAR-10.
+    Paul et al. used 10 probes at epoch 20 of 200 for CIFAR-10. ``score_se``: standard error of the
+    ensemble mean (:func:`~prunebench.metrics.common.member_se`; NaN for one probe).
     """
     epoch = ctx.resolve_epoch(params["epoch"])
     runs = ctx.ensemble_runs(int(params["ensemble_size"]), save_epochs={epoch})
-    scores = el2n_from_logits([ctx.logits(r, "train", epoch) for r in runs], ctx.labels)
-    return MetricResult(scores=scores, variant=f"ensemble-mean,k={len(runs)},epoch={epoch}", probe_epochs=epoch,
+    norms = el2n_per_model([ctx.logits(r, "train", epoch) for r in runs], ctx.labels)
+    return MetricResult(scores=norms.mean(axis=0), variant=f"ensemble-mean,k={len(runs)},epoch={epoch}",
+                        probe_epochs=epoch, score_se=member_se(norms), n_models=len(runs),
                         **run_costs(runs, len(ctx.train_set), epoch))
 
 
@@ -117,13 +124,16 @@ def grand(ctx, params):
     probes at ``epoch`` (``0`` = at initialisation, the paper's GraNd-at-init; ``None`` = last
     epoch). Variants: ``full`` — all trainable weights, exact per-example gradients with
     ``torch.func`` (``functional_call`` + ``vmap`` + ``grad``); ``last-layer`` — closed form for the
-    final linear layer only (the common cheap approximation, e.g. DeepCore).
+    final linear layer only (the common cheap approximation, e.g. DeepCore). At ``epoch: 0`` the
+    weights are those at the true start of training (after airbench's whitening init, see
+    :mod:`.probes`). ``score_se``: standard error of the ensemble mean (NaN for one probe).
     """
     if params["variant"] not in GRAND_VARIANTS:
         raise PrunebenchError(f"grand variant must be one of {', '.join(GRAND_VARIANTS)}, got '{params['variant']}'")
     epoch = ctx.resolve_epoch(params["epoch"])
     runs = ctx.ensemble_runs(int(params["ensemble_size"]), save_epochs={epoch})
     fn = GRAND_VARIANTS[params["variant"]]
-    scores = np.mean([fn(ctx.load_model(r, epoch), _batches(ctx, int(params["batch_size"]))) for r in runs], axis=0)
-    return MetricResult(scores=scores, variant=f"{params['variant']},k={len(runs)},epoch={epoch}", probe_epochs=epoch,
+    norms = np.stack([fn(ctx.load_model(r, epoch), _batches(ctx, int(params["batch_size"]))) for r in runs])
+    return MetricResult(scores=norms.mean(axis=0), variant=f"{params['variant']},k={len(runs)},epoch={epoch}",
+                        probe_epochs=epoch, score_se=member_se(norms), n_models=len(runs),
                         **run_costs(runs, len(ctx.train_set), epoch))

@@ -8,8 +8,10 @@ produces lives under ``results/<config>/probes/<key>/`` (gitignored):
 - ``dynamics.npz``: per-epoch training-pass statistics aligned to the run's training examples,
   ``correct`` (E×n bool), ``margin`` (E×n float32, assigned logit − largest other logit) and
   ``loss`` (E×n float32), epochs 1..E, recorded by a callback of :func:`prunebench.training.train`;
-- ``model-e<e>.pt``: model weights after ``e`` epochs (``e = 0`` is the initialisation) for the
-  epochs the configured metrics read;
+- ``model-e<e>.pt``: model weights after ``e`` epochs for the epochs the configured metrics read;
+  ``e = 0`` is the true start of training, saved by the trainer's ``on_train_start`` callback, i.e.
+  *after* data-dependent initialisation such as airbench's patch-whitening filters (GraNd at
+  initialisation must see the frozen filters the run trained with, not the pre-whitening ones);
 - ``<what>-<split>-<datahash>-e<e>.npy``: cached eval-mode logits / embeddings of a split.
 
 Concurrent processes (parallel Snakemake jobs) share runs through a file lock per key.
@@ -121,7 +123,11 @@ class _Recorder:
             torch.save(_cpu_state(model), self.directory / f"model-e{done}.pt")
 
     def on_train_start(self, model, train_set) -> None:
-        pass
+        """Save epoch 0 here: after ``init_whitening``, before the first step."""
+        import torch
+
+        if 0 in self.save_epochs:
+            torch.save(_cpu_state(model), self.directory / "model-e0.pt")
 
     def on_train_end(self, result) -> None:
         pass
@@ -193,8 +199,6 @@ def _train(spec: ProbeSpec, probe_cfg: dict, train_set, directory: Path, device:
     cfg = TrainConfig.from_dict(cfg_dict)
     seed_everything(spec.seed)
     model = build_model(cfg, train_set.num_classes, spec.seed)  # weights from derive_seed(seed, "init")
-    if 0 in save_epochs:
-        torch.save(_cpu_state(model), directory / "model-e0.pt")
     recorder = _Recorder(directory, save_epochs, train_set.labels)
     log.info("training probe %s: %s, %d epochs, %d examples, seed %d", directory.name, spec.model, spec.epochs,
              len(train_set), spec.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from prunebench.errors import PrunebenchError
+from prunebench.metrics.common import member_se
 from prunebench.metrics.context import run_costs
 from prunebench.metrics.registry import MetricResult, register_metric
 
@@ -30,12 +31,13 @@ def supervised_prototypes(ctx, params):
 
     ``μ_c = mean_{i: y_i = c} e_i`` (penultimate-layer embedding of the probe after ``epoch`` epochs,
     eval mode), ``score_i = 1 − cos(e_i, μ_{y_i})``. The paper embeds with SwAV; we use the supervised
-    probe, as its name says. Averaged over ``ensemble_size`` probes.
+    probe, as its name says. Averaged over ``ensemble_size`` probes (``score_se``: SE of that mean).
     """
     epoch = ctx.resolve_epoch(params["epoch"])
     runs = ctx.ensemble_runs(int(params["ensemble_size"]), save_epochs={epoch})
-    scores = np.mean([class_centroid_distance(ctx.embeddings(r, "train", epoch), ctx.labels) for r in runs], axis=0)
-    return MetricResult(scores=scores, variant=f"cosine-to-class-mean,k={len(runs)},epoch={epoch}", probe_epochs=epoch,
+    distances = np.stack([class_centroid_distance(ctx.embeddings(r, "train", epoch), ctx.labels) for r in runs])
+    return MetricResult(scores=distances.mean(axis=0), variant=f"cosine-to-class-mean,k={len(runs)},epoch={epoch}",
+                        probe_epochs=epoch, score_se=member_se(distances), n_models=len(runs),
                         **run_costs(runs, len(ctx.train_set), epoch))
 
 
@@ -73,4 +75,4 @@ def ssl_prototypes(ctx, params):
     return MetricResult(scores=scores, variant=f"kmeans-cosine,k={k},encoder={info['encoder']}",
                         probe_epochs=info.get("epochs"), cost_probe_epochs=info.get("cost_probe_epochs", 0.0),
                         probe_wall_time_s=info.get("wall_time_s", 0.0), seeds=[seed, *info.get("seeds", [])],
-                        reused_runs=int(info.get("reused", False)))
+                        reused_runs=int(info.get("reused", False)), n_models=1)

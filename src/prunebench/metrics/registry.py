@@ -11,6 +11,13 @@ Example::
     def my_metric(ctx, params):
         ...
         return MetricResult(scores=..., variant="...", probe_epochs=..., cost_probe_epochs=...)
+
+A metric declares the data splits it reads (``reads``, default ``("train",)``); the context refuses
+any other split, and :func:`prunebench.metrics.compute.check_metric_names` refuses, when the
+workflow is parsed, every configured metric that reads :data:`EVALUATION_SPLIT`, the split the
+sweep evaluates on (a score computed from it would select training data with test labels).
+``min_models`` is the fewest models an estimator needs before its standard error is defined
+(see :func:`prunebench.metrics.reliability.usable_for_figures`).
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ import numpy as np
 from prunebench.errors import PrunebenchError
 
 DIRECTION = "higher=harder"
+EVALUATION_SPLIT = "test"  # the split the sweep scores its trained models on
+SPLITS = ("train", "test")
 
 # Modules of this package that are infrastructure, not metric plug-ins.
-_INFRASTRUCTURE = {"registry", "storage", "context", "probes", "ssl_encoder", "compute", "common"}
+_INFRASTRUCTURE = {"registry", "storage", "context", "probes", "ssl_encoder", "compute", "common", "reliability"}
 
 
 @dataclass
@@ -42,6 +51,9 @@ class MetricResult:
     or not the runs were re-used from the probe cache, so the cost is the metric's own.
     ``probe_wall_time_s``: seconds those probe runs took when they were trained.
     ``seeds``: every derived seed the score depends on.
+    ``score_se``: standard error of each score (aligned to ``scores``); ``None`` = undefined (NaN).
+    ``n_models``: models the estimate combines (ensemble members, subset models; 0 = none).
+    ``target_split``: the split whose outcomes the score measures (``train`` unless stated).
     """
 
     scores: np.ndarray
@@ -52,6 +64,9 @@ class MetricResult:
     seeds: list[int] = field(default_factory=list)
     reused_runs: int = 0
     extra: dict = field(default_factory=dict)
+    score_se: np.ndarray | None = None
+    n_models: int = 0
+    target_split: str = "train"
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,8 @@ class MetricSpec:
     reference: str
     needs_labels: bool
     summary: str
+    reads: tuple[str, ...] = ("train",)
+    min_models: int = 1
 
     def params(self, overrides: dict | None = None) -> dict:
         """Defaults updated by the config block ``overrides`` (unknown keys are an error)."""
@@ -81,14 +98,23 @@ _REGISTRY: dict[str, MetricSpec] = {}
 _PLUGINS_LOADED = False
 
 
-def register_metric(name: str, *, defaults: dict | None = None, reference: str = "", needs_labels: bool = True):
-    """Decorator registering ``fn(ctx, params) -> MetricResult`` under ``name``."""
+def register_metric(name: str, *, defaults: dict | None = None, reference: str = "", needs_labels: bool = True,
+                    reads: tuple[str, ...] = ("train",), min_models: int = 1):
+    """Decorator registering ``fn(ctx, params) -> MetricResult`` under ``name``.
+
+    ``reads``: the data splits the metric reads (of :data:`SPLITS`); ``min_models``: the fewest
+    models its estimator needs for a standard error.
+    """
+    unknown = sorted(set(reads) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"metric '{name}' declares unknown split(s) {unknown}; splits are {SPLITS}")
 
     def decorator(fn: Callable) -> Callable:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"metric '{name}' is registered twice ({_REGISTRY[name].fn.__module__}, {fn.__module__})")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTRY[name] = MetricSpec(name, fn, dict(defaults or {}), reference, needs_labels, summary)
+        _REGISTRY[name] = MetricSpec(name, fn, dict(defaults or {}), reference, needs_labels, summary,
+                                     tuple(reads), int(min_models))
         return fn
 
     return decorator

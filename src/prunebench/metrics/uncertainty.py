@@ -1,7 +1,9 @@
 """``margin``, ``entropy`` and ``ensemble-active-learning``: uncertainty of the probes' predictions.
 
 All read eval-mode predicted probabilities of the shared probe ensemble on the (un-augmented)
-training images after ``epoch`` epochs.
+training images after ``epoch`` epochs. Their scores are functions of all members' softmaxes, so
+``score_se`` is the jackknife standard error over members (NaN for one member; for
+``ensemble-active-learning``, whose score *is* the members' disagreement, NaN below 3 members).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from prunebench.errors import PrunebenchError
-from prunebench.metrics.common import softmax
+from prunebench.metrics.common import jackknife_se, softmax
 from prunebench.metrics.context import run_costs
 from prunebench.metrics.registry import MetricResult, register_metric
 
@@ -51,14 +53,14 @@ def margin(ctx, params):
     confidently *mis*classified examples as hardest.
     """
     probs, runs, epoch = _ensemble_probs(ctx, params)
-    mean = probs.mean(axis=0)
     if params["variant"] == "top2":
-        scores = margin_top2(mean)
+        statistic = lambda p: margin_top2(p.mean(axis=0))  # noqa: E731
     elif params["variant"] == "true-class":
-        scores = margin_true_class(mean, ctx.labels)
+        statistic = lambda p: margin_true_class(p.mean(axis=0), ctx.labels)  # noqa: E731
     else:
         raise PrunebenchError(f"margin variant must be top2 or true-class, got '{params['variant']}'")
-    return MetricResult(scores=scores, variant=f"{params['variant']},k={len(runs)},epoch={epoch}", probe_epochs=epoch,
+    return MetricResult(scores=statistic(probs), variant=f"{params['variant']},k={len(runs)},epoch={epoch}",
+                        probe_epochs=epoch, score_se=jackknife_se(statistic, probs), n_models=len(runs),
                         **run_costs(runs, len(ctx.train_set), epoch))
 
 
@@ -67,8 +69,10 @@ def margin(ctx, params):
 def entropy_metric(ctx, params):
     """Entropy of the probe's predicted distribution: ``H(p) = −Σ_k p_k log p_k``, ``p`` = ensemble-mean softmax."""
     probs, runs, epoch = _ensemble_probs(ctx, params)
-    return MetricResult(scores=entropy(probs.mean(axis=0)), variant=f"predictive-entropy,k={len(runs)},epoch={epoch}",
-                        probe_epochs=epoch, **run_costs(runs, len(ctx.train_set), epoch))
+    statistic = lambda p: entropy(p.mean(axis=0))  # noqa: E731
+    return MetricResult(scores=statistic(probs), variant=f"predictive-entropy,k={len(runs)},epoch={epoch}",
+                        probe_epochs=epoch, score_se=jackknife_se(statistic, probs), n_models=len(runs),
+                        **run_costs(runs, len(ctx.train_set), epoch))
 
 
 def variation_ratio(probs: np.ndarray) -> np.ndarray:
@@ -115,6 +119,8 @@ def ensemble_active_learning(ctx, params):
     probs, runs, epoch = _ensemble_probs(ctx, params)
     if len(runs) < 2:
         raise PrunebenchError("ensemble-active-learning needs ensemble_size >= 2 (disagreement of an ensemble)")
-    scores = ACQUISITIONS[params["acquisition"]](probs)
-    return MetricResult(scores=scores, variant=f"{params['acquisition']},k={len(runs)},epoch={epoch}",
-                        probe_epochs=epoch, **run_costs(runs, len(ctx.train_set), epoch))
+    acquisition = ACQUISITIONS[params["acquisition"]]
+    score_se = jackknife_se(acquisition, probs) if len(runs) >= 3 else None
+    return MetricResult(scores=acquisition(probs), variant=f"{params['acquisition']},k={len(runs)},epoch={epoch}",
+                        probe_epochs=epoch, score_se=score_se, n_models=len(runs),
+                        **run_costs(runs, len(ctx.train_set), epoch))
