@@ -1,13 +1,19 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    creates .venv if missing, then runs the default (ci-scale) workflow
+#   make run    creates .venv if missing, then regenerates the default (ci-scale) workflow: the committed
+#               outputs are not taken as up to date, so everything is retrained (an interrupted run resumes)
 #   make test   creates .venv if missing, then runs the test suite
+# Every workflow target goes through `python -m prunebench workflow` (prunebench.cli.workflow): the local
+# profile (a failing job prints its log), and a stale lock left by a killed run is removed before resuming.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.prunebench-installed
 CORES ?= 2
 CONFIG ?= ci
 
-.PHONY: run test smoke check-headline report bench venv
+WORKFLOW = $(PY) -m prunebench workflow --cores $(CORES)
+FIGURE_RULES = figures_empirical theory_figures
+
+.PHONY: run resume figures test smoke check-headline report bench venv
 
 venv: $(STAMP)
 
@@ -17,19 +23,27 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m snakemake --cores $(CORES) --configfile workflow/config/$(CONFIG).yaml
+	$(WORKFLOW) --config $(CONFIG) --regenerate
+
+# continue an interrupted or partial run without regenerating the committed outputs
+resume: $(STAMP)
+	$(WORKFLOW) --config $(CONFIG)
+
+# redraw the figures from the committed tables only (sweep, scaling fits, theory csv); trains nothing
+figures: $(STAMP)
+	$(WORKFLOW) --config $(CONFIG) -- $(FIGURE_RULES) --forcerun $(FIGURE_RULES) --allowed-rules $(FIGURE_RULES)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 smoke: $(STAMP)
-	$(PY) -m snakemake --cores $(CORES) --configfile workflow/config/smoke.yaml
+	$(WORKFLOW) --config smoke
 
 check-headline: $(STAMP)
 	$(PY) -m prunebench check-headline --config ci
 
 report: $(STAMP)
-	$(PY) -m snakemake --cores $(CORES) --configfile workflow/config/$(CONFIG).yaml --report results/$(CONFIG)/report.html
+	$(WORKFLOW) --config $(CONFIG) -- --report results/$(CONFIG)/report.html
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_probe.py

@@ -234,3 +234,12 @@ def test_regenerate_forces_roots_with_untracked_committed_outputs(tmp_path):
     record.parent.mkdir(parents=True)
     record.write_text("{}")
     assert forced_roots(tmp_path, config) == []  # made by this checkout: a rerun resumes
+
+
+def test_a_failing_job_shows_its_error_line(tmp_path):
+    (tmp_path / "Snakefile").write_text('rule all:\n    output: "x.txt"\n    log: "x.log"\n'
+                                        '    shell: "echo \'error: the data root is missing; set PRUNEBENCH_DATA\' > {log}; exit 2"\n')
+    proc = subprocess.run([sys.executable, "-m", "prunebench", "workflow", "--cores", "1", "--directory", str(tmp_path)],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "error: the data root is missing; set PRUNEBENCH_DATA" in proc.stdout + proc.stderr

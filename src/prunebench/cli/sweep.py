@@ -93,8 +93,11 @@ def run_scores(args: argparse.Namespace) -> int:
     from prunebench.config import load_config
     from prunebench.sweep.scores import compute_subset_scores
 
-    path = compute_subset_scores(load_config(args.config), args.metric, args.size, args.seed, out=args.out,
-                                 device=args.device)
+    from prunebench.cli.metrics import pin_threads
+
+    config = load_config(args.config)
+    pin_threads(config)  # the whole job at probe.threads, like `metrics compute`
+    path = compute_subset_scores(config, args.metric, args.size, args.seed, out=args.out, device=args.device)
     print(path)
     return 0
 

@@ -45,7 +45,9 @@ def register(subparsers) -> None:
 def run_workflow(args: argparse.Namespace) -> int:
     """Unlock a stale lock, then run Snakemake with the local profile; returns its exit status."""
     workdir = Path(args.directory).resolve()
-    command = [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "--cores", str(args.cores)]
+    # the user's arguments (targets first) go before the list-valued options (--configfile, --forcerun)
+    command = [sys.executable, "-m", "snakemake", *[a for a in args.snakemake_args if a != "--"],
+               "--profile", str(PROFILE), "--cores", str(args.cores)]
     if args.config:
         from prunebench.config import load_config, resolve_config_path
 
@@ -53,7 +55,6 @@ def run_workflow(args: argparse.Namespace) -> int:
         command += ["--configfile", os.path.relpath(resolve_config_path(args.config).resolve(), workdir)]
         if args.regenerate:
             command += forced_roots(workdir, config)
-    command += [a for a in args.snakemake_args if a != "--"]
     if unlock_stale(workdir):
         print(f"note: removed the stale Snakemake lock of {workdir} (no Snakemake process runs there); resuming",
               file=sys.stderr)
