@@ -198,7 +198,72 @@ def test_optimal_fraction_parabola_and_frontier():
     curves = pd.DataFrame({"study": "frontier", "theta": 0.0, "keep": "hard", "alpha_prune": 5.0,
                            "f": [0.2, 0.5, 1.0], "eps": [0.01, 0.03, 0.1]})
     row = pareto_frontier(curves).iloc[0]
-    assert row["f_opt"] == 0.2 and row["eps_opt"] == 0.01 and row["eps_f1"] == 0.1 and row["f_opt_at_grid_edge"]
+    assert row["f_opt"] == 0.2 and row["eps_opt"] == 0.01 and row["eps_f1"] == 0.1 and row["optimum_at"] == "grid_min"
+
+
+CI_FRACTIONS = np.geomspace(0.005, 1.0, 16)  # the ci frontier grid that used to set the frontier
+
+
+def test_continuous_frontier_optimum_is_interior_and_below_the_grid():
+    """Below the capacity α_prune = 2 the optimum over f is interior: the bounded minimisation finds
+    an f strictly inside (f_floor, 1), off the grid, with an ε below the grid's best and equal to a
+    dense scan's minimum."""
+    from prunebench.theory.analysis import continuous_frontier
+
+    frontier = continuous_frontier([1.5, 1.8], CI_FRACTIONS, f_floor=1e-4)
+    for row in frontier.itertuples():
+        assert row.optimum_at == "interior" and 1e-4 < row.f_opt < 1
+        assert not np.isclose(CI_FRACTIONS, row.f_opt, rtol=1e-3).any()
+        assert row.eps_opt < row.eps_grid_opt - 1e-5
+        dense = np.geomspace(row.f_opt / 1.2, min(row.f_opt * 1.2, 1.0), 41)
+        scan = min(solve_point(row.alpha_prune / f, f, "hard").eps for f in dense)
+        assert row.eps_opt <= scan + 1e-7
+
+
+def test_theta0_optimum_above_capacity_is_pinned_at_the_floor():
+    """For α_prune > 2 the θ = 0 error grows with f (ε ∝ f): the optimum is the floor of f, whatever
+    it is, and is flagged so instead of being reported as a frontier value."""
+    from prunebench.theory.analysis import continuous_frontier
+
+    for floor in (1e-3, 1e-4):
+        row = continuous_frontier([5.0], CI_FRACTIONS, f_floor=floor).iloc[0]
+        assert row["optimum_at"] == "f_floor" and row["f_opt"] == pytest.approx(floor, rel=1e-2)
+    ratio = solve_point(5.0 / 2e-4, 2e-4, "hard").eps / solve_point(5.0 / 1e-4, 1e-4, "hard").eps
+    assert ratio == pytest.approx(2.0, rel=0.01)
+
+
+def test_refine_below_grid_moves_a_grid_edge_optimum_down_to_the_floor():
+    import pandas as pd
+
+    from prunebench.theory.analysis import refine_below_grid
+
+    fractions = [0.01, 0.1, 1.0]
+    curves = pd.DataFrame({"study": "imperfect", "theta": 0.0, "keep": "hard", "alpha_prune": 5.0, "f": fractions,
+                           "eps": [solve_point(5.0 / f, f, "hard").eps for f in fractions]})
+    grid = pareto_frontier(curves, studies=("imperfect",))
+    assert grid.loc[0, "optimum_at"] == "grid_min"
+    refined = refine_below_grid(grid, curves, f_floor=1e-3).iloc[0]
+    assert refined["optimum_at"] == "f_floor" and refined["f_opt"] == pytest.approx(1e-3, rel=1e-2)
+    assert refined["eps_opt"] < grid.loc[0, "eps_opt"] and refined["eps_grid_opt"] == grid.loc[0, "eps_opt"]
+
+
+def test_frontier_fits_use_only_interior_points():
+    """A frontier point pinned to a bound of f says nothing about the frontier's form: the fits leave
+    it out, and fit nothing when fewer than three interior points remain."""
+    import pandas as pd
+
+    from prunebench.theory.analysis import scaling_fits
+
+    alpha = np.linspace(1, 10, 10)
+    frontier = pd.DataFrame({"study": "frontier", "theta": 0.0, "alpha_prune": alpha, "eps_f1": 0.4 / alpha,
+                             "eps_opt": np.where(alpha < 6, 0.5 * np.exp(-0.7 * alpha), 1e-6),
+                             "optimum_at": np.where(alpha < 6, "interior", "f_floor")})
+    fits = scaling_fits(frontier, {"frontier": (1, 10)})
+    expo = fits[(fits["target"] == "frontier") & (fits["law"] == "exponential")].iloc[0]
+    assert expo["n_points"] == 5 and expo["alpha_max"] == 5 and expo["rate"] == pytest.approx(0.7)
+    assert fits[fits["target"] == "f=1"].iloc[0]["n_points"] == 10
+    few = scaling_fits(frontier.assign(optimum_at=np.where(alpha < 3, "interior", "f_floor")), {"frontier": (1, 10)})
+    assert set(few["target"]) == {"f=1"}
 
 
 def test_theory_products_on_a_tiny_grid(tmp_path):

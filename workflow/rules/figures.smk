@@ -11,7 +11,8 @@ rule figures_empirical:
         sweep=f"{RESULTS}/sweep.parquet",
         scaling=f"{RESULTS}/scaling.json",
     output:
-        [report(f"{FIGURES}/{name}", category="Empirical figures", subcategory=NAME) for name in figure_names(config)],
+        [report(f"{FIGURES}/{name}", caption=f"../report/{name.removesuffix('.png')}.rst", category="Empirical figures",
+                subcategory=NAME) for name in figure_names(config)],
     log:
         f"logs/{NAME}/figures_empirical.log",
     params:

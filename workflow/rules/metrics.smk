@@ -47,7 +47,8 @@ rule metric_correlations:
     input:
         expand(f"{RESULTS}/scores/{{metric}}.parquet", metric=METRIC_NAMES),
     output:
-        figure=f"{FIGURES}/metric_correlations.png",
+        figure=report(f"{FIGURES}/metric_correlations.png", caption="../report/metric_correlations.rst",
+                      category="Metrics", subcategory=NAME),
         csv=f"{RESULTS}/metric_correlations.csv",
     log:
         f"logs/{NAME}/metrics/correlations.log",

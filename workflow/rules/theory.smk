@@ -75,7 +75,8 @@ rule theory_figures:
         frontier=THEORY_TABLES["frontier"],
         fits=THEORY_TABLES["fits"],
     output:
-        [report(path, category="Theory figures", subcategory=NAME) for path in THEORY_FIGURES],
+        [report(path, caption=f"../report/{Path(path).stem}.rst", category="Theory figures", subcategory=NAME)
+         for path in THEORY_FIGURES],
     log:
         f"logs/{NAME}/theory_figures.log",
     params:

@@ -42,6 +42,7 @@ def register(subparsers) -> None:
     analyse.add_argument("--curves", required=True, help="curves CSV from 'theory curves'")
     analyse.add_argument("--frontier-out", required=True, help="output CSV: frontier and f_opt per alpha_prune")
     analyse.add_argument("--fits-out", required=True, help="output CSV: power-law and exponential fits")
+    analyse.add_argument("--workers", type=int, default=1, help="processes for the continuous theta = 0 frontier (default 1)")
     analyse.set_defaults(func=run_analyse)
 
     figures = commands.add_parser("figures", help="the three theory figures (PNG)")
@@ -109,12 +110,19 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run_analyse(args: argparse.Namespace) -> int:
+    import numpy as np
     import pandas as pd
 
-    from prunebench.theory.analysis import pareto_frontier, scaling_fits
+    from prunebench.theory.analysis import continuous_frontier, pareto_frontier, refine_below_grid, scaling_fits
+    from prunebench.theory.curves import fraction_grid, grid
 
-    settings = _settings(args)
-    frontier = pareto_frontier(_read_csv(args.curves, pd))
+    settings, workers = _settings(args), max(1, args.workers)
+    curves, spec = _read_csv(args.curves, pd), settings["frontier"]
+    alpha_prunes = np.concatenate([grid(spec["alpha_prune"]), grid(spec["optimum_alpha"])])
+    exact = continuous_frontier(alpha_prunes, fraction_grid(spec["fractions"]), spec["f_floor"], workers)
+    imperfect = refine_below_grid(pareto_frontier(curves, studies=("imperfect",)), curves,
+                                  settings["imperfect"]["f_floor"], workers)
+    frontier = pd.concat([exact, imperfect], ignore_index=True)
     ranges = {study: tuple(settings[study]["fit_alpha"]) for study in ("frontier", "imperfect")}
     _write_csv(frontier, args.frontier_out)
     _write_csv(scaling_fits(frontier, ranges), args.fits_out)

@@ -9,6 +9,11 @@
   random (the ImageNet benchmark figure, on the configured dataset).
 * ``scaling_fits.png``: every fitted family on the f = 1 data and on the panel metric's frontier.
 * ``fixed_compute_vs_fixed_epochs.png`` (when both protocols ran): accuracy vs f under both.
+
+Panels that are compared share their axes; legend text comes from one map
+(:data:`prunebench.figures.style.LABELS`); every point carries the error bar of
+:mod:`prunebench.figures.uncertainty` (standard error over seeds, or the binomial standard error
+√(p(1−p)/n_test) at one seed), and each figure says which.
 """
 
 from __future__ import annotations
@@ -18,15 +23,16 @@ import pandas as pd
 
 from prunebench.figures.names import figure_names
 from prunebench.figures.style import (
-    DIRECTION_NOTE, FRACTION_LABEL, INITIAL_SIZE_LABEL, KEEP_TITLES, RANDOM_COLOR, SIZE_LABEL, fraction_colors,
-    metric_colors, new_figure, save,
+    DIRECTION_NOTE, FAMILY_STYLES, FORMULA_TEXT, FRACTION_LABEL, INITIAL_SIZE_LABEL, KEEP_TITLES, RANDOM_COLOR, SIZE_LABEL,
+    fraction_colors, label, metric_colors, new_figure, save, strategy_label, suptitle,
 )
-from prunebench.scaling.analysis import baseline_rows, seed_means, strategy_rows
-from prunebench.scaling.frontier import hard_minus_easy, pareto_frontier
+from prunebench.figures.uncertainty import error_bar_note, with_standard_errors
+from prunebench.scaling.analysis import baseline_rows, strategy_rows
+from prunebench.scaling.frontier import pareto_frontier
 from prunebench.scaling.laws import FORMULAS, predict
 from prunebench.sweep.plan import RANDOM_METRIC, sweep_settings
 
-FAMILY_STYLES = {"power_law": "--", "power_law_floor": "-.", "exponential": ":", "exponential_floor": (0, (5, 1, 1, 1))}
+FIT_MARKERS = 6  # markers drawn along each fitted curve (at offsets that differ per family)
 
 
 def panel_metric(config: dict, sweep: pd.DataFrame) -> str:
@@ -46,9 +52,13 @@ def make_empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict, out
     """Write every empirical figure of :func:`figure_names` into ``outdir``; return the paths."""
     from pathlib import Path
 
-    outdir = Path(outdir)
+    return [save(figure, Path(outdir) / name) for name, figure in empirical_figures(config, sweep, scaling).items()]
+
+
+def empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict) -> dict:
+    """{file name: matplotlib figure} for every empirical figure of :func:`figure_names` (not saved)."""
     metric, protocol = panel_metric(config, sweep), primary_protocol(sweep)
-    tag = f"{config['name']} scale, {protocol}"
+    tag = f"{config['name']} scale, {label(protocol)}"
     makers = {
         "fig1_keep_hard_minus_easy.png": lambda: plot_hard_minus_easy(sweep, protocol, tag),
         "fig3_error_vs_pruned_size.png": lambda: plot_error_vs_pruned_size(sweep, scaling, protocol, metric, tag),
@@ -57,7 +67,7 @@ def make_empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict, out
         "scaling_fits.png": lambda: plot_scaling_fits(sweep, scaling, protocol, metric, tag),
         "fixed_compute_vs_fixed_epochs.png": lambda: plot_protocols(sweep, tag=config["name"]),
     }
-    return [save(makers[name](), outdir / name) for name in figure_names(config)]
+    return {name: makers[name]() for name in figure_names(config)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -65,12 +75,14 @@ def make_empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict, out
 # ----------------------------------------------------------------------------------------------
 
 def plot_hard_minus_easy(sweep: pd.DataFrame, protocol: str, tag: str):
-    """Heatmaps of Δ = ε_hard − ε_easy (percentage points) over N × f, one per metric."""
+    """Heatmaps of Δ = ε_hard − ε_easy (percentage points) ± its standard error over N × f, one
+    per metric, on one colour scale and shared axes."""
     runs = sweep[(sweep["protocol"] == protocol) & sweep["keep"].isin(["easy", "hard"])]
     metrics = sorted(runs["metric"].unique()) or ["(none)"]
-    deltas = {m: hard_minus_easy(seed_means(runs[runs["metric"] == m])) for m in metrics}
+    means = {m: with_standard_errors(runs[runs["metric"] == m]) for m in metrics}
+    deltas = {m: _delta_table(means[m]) for m in metrics}
     limit = max([float(np.nanmax(np.abs(d["delta"]))) * 100 for d in deltas.values() if len(d)] + [1e-3])
-    fig, axes = new_figure(len(metrics), width=4.2, height=3.6)
+    fig, axes = new_figure(len(metrics), width=4.2, height=3.6, sharex=True, sharey=True)
     image = None
     for index, (ax, metric) in enumerate(zip(axes, metrics)):
         image = _delta_heatmap(ax, deltas[metric], limit) or image
@@ -80,17 +92,28 @@ def plot_hard_minus_easy(sweep: pd.DataFrame, protocol: str, tag: str):
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.9)
         bar.set_label("test error: keep hard − keep easy (pp)\n< 0 (blue): keeping hard examples is better")
-    fig.suptitle(f"Keep hard vs keep easy ({tag}; {DIRECTION_NOTE})", fontsize=9)
+    note = error_bar_note(*means.values()).replace("error bars", "± in cells")
+    suptitle(fig, f"Keep hard vs keep easy ({tag}; {DIRECTION_NOTE})\n{note}", fontsize=8)
     return fig
 
 
+def _delta_table(means: pd.DataFrame) -> pd.DataFrame:
+    """Δ and its standard error √(se_hard² + se_easy²) per (N, f)."""
+    cols = ["initial_size", "fraction_kept"]
+    hard, easy = (means[means["keep"] == k][[*cols, "test_error", "test_error_se"]] for k in ("hard", "easy"))
+    joined = hard.merge(easy, on=cols, suffixes=("_hard", "_easy"))
+    return joined.assign(delta=joined["test_error_hard"] - joined["test_error_easy"],
+                         delta_se=np.hypot(joined["test_error_se_hard"], joined["test_error_se_easy"]))
+
+
 def _delta_heatmap(ax, delta: pd.DataFrame, limit: float):
-    """One N × f heatmap with every cell annotated (pp)."""
+    """One N × f heatmap with every cell annotated (pp, ± standard error)."""
     if delta.empty:
         ax.text(0.5, 0.5, "no keep easy/hard runs", ha="center", va="center", transform=ax.transAxes)
         return None
     grid = delta.pivot(index="initial_size", columns="fraction_kept", values="delta") * 100
     grid = grid.sort_index(ascending=False)[sorted(grid.columns, reverse=True)]
+    errors = (delta.pivot(index="initial_size", columns="fraction_kept", values="delta_se") * 100).reindex_like(grid)
     image = ax.imshow(grid.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(grid.shape[1]), [f"{f:g}" for f in grid.columns])
     ax.set_yticks(range(grid.shape[0]), [f"{int(n)}" for n in grid.index])
@@ -98,7 +121,9 @@ def _delta_heatmap(ax, delta: pd.DataFrame, limit: float):
     ax.set_ylabel(INITIAL_SIZE_LABEL)
     for (row, col), value in np.ndenumerate(grid.to_numpy()):
         if np.isfinite(value):
-            ax.text(col, row, f"{value:+.1f}", ha="center", va="center", fontsize=8,
+            error = errors.to_numpy()[row, col]
+            text = f"{value:+.1f}" + (f"\n± {error:.1f}" if np.isfinite(error) else "")
+            ax.text(col, row, text, ha="center", va="center", fontsize=8,
                     color="white" if abs(value) > 0.6 * limit else "black")
     return image
 
@@ -108,50 +133,61 @@ def _delta_heatmap(ax, delta: pd.DataFrame, limit: float):
 # ----------------------------------------------------------------------------------------------
 
 def plot_error_vs_pruned_size(sweep, scaling, protocol: str, metric: str, tag: str):
-    """Log–log ε vs P per f; panels keep hard, keep easy (panel metric) and random."""
+    """Log–log ε vs P per f, ± standard error; panels keep hard, keep easy (panel metric) and
+    random, on shared axes, each with the f = 1 power law."""
     panels = [(metric, k) for k in ("hard", "easy") if _has(sweep, protocol, metric, k)]
     panels += [(RANDOM_METRIC, RANDOM_METRIC)] if _has(sweep, protocol, RANDOM_METRIC, RANDOM_METRIC) else []
     panels = panels or [("none", "all")]
     colors = fraction_colors(sweep["fraction_kept"].unique())
-    fig, axes = new_figure(len(panels))
+    fig, axes = new_figure(len(panels), sharex=True, sharey=True)
+    drawn = []
     for ax, (name, keep) in zip(axes, panels):
-        means = seed_means(strategy_rows(sweep, protocol, name, keep))
+        means = with_standard_errors(strategy_rows(sweep, protocol, name, keep))
+        drawn.append(means)
         for f, rows in means.groupby("fraction_kept"):
-            ax.errorbar(rows["n_kept"], rows["test_error"], yerr=rows["test_error_std"], marker="o", ms=4,
+            ax.errorbar(rows["n_kept"], rows["test_error"], yerr=rows["test_error_se"], marker="o", ms=4,
                         color=colors[f], label=f"f = {f:g}", capsize=2, lw=1.4 if f == 1 else 1.1)
-        _draw_fit(ax, (scaling or {}).get("full_data"), "power_law", means["n_kept"], "f = 1 power law")
+        _draw_fit(ax, (scaling or {}).get("full_data"), "power_law", sweep["n_kept"], f"f = 1 {label('power_law')} fit")
         _log_axes(ax, f"{name}: {KEEP_TITLES.get(keep, keep)}" if name != RANDOM_METRIC else "random")
+        if ax is not axes[0]:
+            ax.set_ylabel("")
     axes[0].legend(title="fraction kept", fontsize=7, title_fontsize=7)
-    fig.suptitle(f"Test error vs pruned dataset size ({tag}; {DIRECTION_NOTE})", fontsize=9)
+    suptitle(fig, f"Test error vs pruned dataset size ({tag}; {DIRECTION_NOTE})\n{error_bar_note(*drawn)}", fontsize=8)
     return fig
 
 
 def plot_frontier(sweep, scaling, protocol: str, metric: str, tag: str):
-    """Pareto frontiers over f (keep hard, keep easy, random) vs the f = 1 data and power law."""
-    fig, axes = new_figure(1, width=5.6, height=4.4)
+    """Pareto frontiers over f (keep hard, keep easy, random) ± standard error, with the family the
+    scaling summary selected (or the power law when it selected none), vs the f = 1 data and power law."""
+    fig, axes = new_figure(1, width=6.2, height=4.6)
     ax = axes[0]
-    base = seed_means(baseline_rows(sweep))
-    ax.plot(base["n_kept"], base["test_error"], "o", color="black", label="f = 1 (no pruning)")
+    base = with_standard_errors(baseline_rows(sweep))
+    ax.errorbar(base["n_kept"], base["test_error"], yerr=base["test_error_se"], fmt="o", color="black", capsize=2,
+                label=label("none"))
     full = (scaling or {}).get("full_data")
-    span = sweep["n_kept"]
-    _draw_fit(ax, full, "power_law", span, _fit_label("f = 1 power law", full, "power_law", "nu", "ν"))
+    f1_label = _fit_label(f"f = 1 {label('power_law')} fit", full, "power_law", "nu", "ν")
+    _draw_fit(ax, full, "power_law", sweep["n_kept"], f1_label)
     styles = {"hard": "tab:blue", "easy": "tab:orange", RANDOM_METRIC: RANDOM_COLOR}
+    drawn = [base]
     for name, keep in [(metric, "hard"), (metric, "easy"), (RANDOM_METRIC, RANDOM_METRIC)]:
         if not _has(sweep, protocol, name, keep):
             continue
-        frontier = pareto_frontier(seed_means(strategy_rows(sweep, protocol, name, keep)))
-        label = f"frontier {name} {keep}" if name != RANDOM_METRIC else "frontier random"
-        ax.plot(frontier["n_kept"], frontier["test_error"], "s-", color=styles[keep], ms=4, label=label)
+        frontier = pareto_frontier(with_standard_errors(strategy_rows(sweep, protocol, name, keep)))
+        drawn.append(frontier)
+        ax.errorbar(frontier["n_kept"], frontier["test_error"], yerr=frontier["test_error_se"], fmt="s-",
+                    color=styles[keep], ms=4, capsize=2, label=f"frontier: {strategy_label(name, keep)}")
         for row in frontier.itertuples() if keep == "hard" else ():
             ax.annotate(f"{row.fraction_kept:g}", (row.n_kept, row.test_error), fontsize=6,
                         xytext=(2, 3), textcoords="offset points", color=styles[keep])
         fit = _frontier_summary(scaling, protocol, name, keep)
-        if fit:  # the selected family, or the power law when too few points select none
+        if fit:
             family = fit.get("best") or "power_law"
-            _draw_fit(ax, fit, family, frontier["n_kept"], f"  fit: {family}", color=styles[keep])
+            why = "selected" if fit.get("best") else "no family selected"
+            _draw_fit(ax, fit, family, frontier["n_kept"], f"  fit: {label(family)} ({why})", color=styles[keep],
+                      linestyle=FAMILY_STYLES[family]["ls"])
     _log_axes(ax, "Pareto frontier over f vs the f = 1 power law")
     ax.legend(fontsize=7)
-    fig.suptitle(f"{tag}; numbers on points = fraction kept f; {DIRECTION_NOTE}", fontsize=8)
+    suptitle(fig, f"{tag}; numbers on points = fraction kept f; {DIRECTION_NOTE}\n{error_bar_note(*drawn)}", fontsize=8)
     return fig
 
 
@@ -160,78 +196,125 @@ def plot_frontier(sweep, scaling, protocol: str, metric: str, tag: str):
 # ----------------------------------------------------------------------------------------------
 
 def plot_metric_benchmark(sweep: pd.DataFrame, protocol: str, tag: str, initial_size: int | None = None):
-    """Accuracy vs fraction kept at the largest N: every metric (keep hard | keep easy) vs random."""
+    """Accuracy vs fraction kept at the largest N, ± standard error: every metric (keep hard |
+    keep easy, shared axes) vs random."""
     initial_size = initial_size or int(sweep["initial_size"].max())
     runs = sweep[(sweep["initial_size"] == initial_size) & ((sweep["protocol"] == protocol) | (sweep["metric"] == "none"))]
-    means = seed_means(runs)
+    means = with_standard_errors(runs)
     base = means[means["metric"] == "none"]
     colors = metric_colors(means["metric"].unique())
-    fig, axes = new_figure(2)
+    fig, axes = new_figure(2, sharex=True, sharey=True)
     for ax, keep in zip(axes, ("hard", "easy")):
         random = _with_base(means[means["metric"] == RANDOM_METRIC], base)
-        ax.plot(random["fraction_kept"], random["test_accuracy"], "o-", color=RANDOM_COLOR, lw=2, label="random")
-        spread = random["test_error_std"].fillna(0)
-        ax.fill_between(random["fraction_kept"], random["test_accuracy"] - spread, random["test_accuracy"] + spread,
-                        color=RANDOM_COLOR, alpha=0.15, lw=0)
+        ax.errorbar(random["fraction_kept"], random["test_accuracy"], yerr=random["test_error_se"], fmt="o-",
+                    color=RANDOM_COLOR, lw=2, capsize=2, label=label(RANDOM_METRIC))
         for metric, rows in means[(means["keep"] == keep)].groupby("metric"):
             rows = _with_base(rows, base)
-            ax.plot(rows["fraction_kept"], rows["test_accuracy"], "o-", ms=4, color=colors[metric], label=metric)
+            ax.errorbar(rows["fraction_kept"], rows["test_accuracy"], yerr=rows["test_error_se"], fmt="o-", ms=4,
+                        capsize=2, color=colors[metric], label=metric)
         ax.set_xlabel(FRACTION_LABEL)
-        ax.set_ylabel("test accuracy")
         ax.set_title(KEEP_TITLES[keep], fontsize=10)
         ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"Pruning metrics vs random at N = {initial_size} ({tag}; {DIRECTION_NOTE})", fontsize=9)
+    suptitle(fig, f"Pruning metrics vs random at N = {initial_size} ({tag}; {DIRECTION_NOTE})\n"
+                  f"{error_bar_note(means)}", fontsize=8)
     return fig
 
 
 def plot_scaling_fits(sweep, scaling, protocol: str, metric: str, tag: str):
-    """Data and every fitted family: f = 1 runs, and the panel metric's keep-hard frontier."""
+    """Data ± standard error and every fitted family (own colour, line style and marker; the
+    selected one thick), on shared axes: f = 1 runs, and the panel metric's keep-hard frontier."""
     base = baseline_rows(sweep)
     curves = [("f = 1 (no pruning)", base, (scaling or {}).get("full_data"))]
     keep = "hard" if _has(sweep, protocol, metric, "hard") else RANDOM_METRIC
     name = metric if keep == "hard" else RANDOM_METRIC
     if _has(sweep, protocol, name, keep):
         on_frontier = _frontier_runs(sweep, protocol, name, keep)
-        curves.append((f"frontier: {name} keep {keep}", on_frontier, _frontier_summary(scaling, protocol, name, keep)))
-    fig, axes = new_figure(len(curves), width=5.0, height=4.0)
+        curves.append((f"frontier: {strategy_label(name, keep)}", on_frontier, _frontier_summary(scaling, protocol, name, keep)))
+    fig, axes = new_figure(len(curves), width=5.4, height=4.4, sharex=True, sharey=True)
+    criterion = label((scaling or {}).get("criterion", "bic"))
+    drawn = []
     for ax, (title, runs, summary) in zip(axes, curves):
-        ax.plot(runs["n_kept"], runs["test_error"], "o", color="black", ms=4, label="runs")
-        for family, fit in ((summary or {}).get("fits") or {}).items():
-            if fit.get("rss") is None or not np.isfinite(fit.get("aic") or np.inf):
-                continue
-            weight = (summary.get("weights") or {}).get(family)
-            best = " (best)" if family == summary.get("best") else ""
-            label = f"{FORMULAS[family]}{best}" + (f", w={weight:.2f}" if weight is not None else "")
-            _draw_fit(ax, summary, family, runs["n_kept"], label, linestyle=FAMILY_STYLES[family])
+        points = with_standard_errors(runs)
+        drawn.append(points)
+        ax.errorbar(points["n_kept"], points["test_error"], yerr=points["test_error_se"], fmt="o", color="black", ms=4,
+                    capsize=2, label="runs (mean ± s.e.)", zorder=5)
+        fitted, not_fitted = _usable_fits(summary)
+        for order, family in enumerate(fitted):
+            _draw_family(ax, summary, family, runs["n_kept"], criterion, order)
         _log_axes(ax, title)
-        ax.legend(fontsize=6, title=f"criterion: {(scaling or {}).get('criterion', 'bic')} weights", title_fontsize=6)
-    fig.suptitle(f"Scaling-law fits ({tag})", fontsize=9)
+        if ax is not axes[0]:
+            ax.set_ylabel("")
+        ax.legend(fontsize=6, title=_fits_legend_title(summary, criterion, not_fitted), title_fontsize=6)
+    suptitle(fig, f"Scaling-law fits ({tag}); thick line = family selected by {criterion}\n{error_bar_note(*drawn)}", fontsize=8)
     return fig
 
 
+def _usable_fits(summary) -> tuple[list[str], list[str]]:
+    """(families with a finite fit, families that could not be fitted), in FORMULAS order."""
+    fits = (summary or {}).get("fits") or {}
+    ok = [f for f in FORMULAS if f in fits and _finite_params(fits[f])]
+    return ok, [f for f in FORMULAS if f in fits and f not in ok]
+
+
+def _finite_params(fit: dict) -> bool:
+    values = list((fit.get("params") or {}).values())
+    return bool(values) and all(v is not None and np.isfinite(v) for v in values)
+
+
+def _draw_family(ax, summary, family: str, sizes, criterion: str, order: int) -> None:
+    """One fitted family: its style, thick when selected, markers at a family-specific offset."""
+    best = family == summary.get("best")
+    weight = (summary.get("weights") or {}).get(family)
+    text = f"{label(family)}: {FORMULA_TEXT.get(family, FORMULAS[family])}"
+    text += f", {criterion} w = {weight:.2f}" if weight is not None else ""
+    text += "  ← selected" if best else ""
+    style = FAMILY_STYLES[family]
+    grid = np.geomspace(float(np.min(sizes)), float(np.max(sizes)), 120)
+    ax.plot(grid, predict(family, summary["fits"][family]["params"], grid), color=style["color"], ls=style["ls"],
+            marker=style["marker"], ms=4, markevery=(4 + 5 * order, 120 // FIT_MARKERS), lw=2.8 if best else 1.2,
+            alpha=1.0 if best else 0.85, label=text, gid=f"fit:{family}", zorder=4 if best else 3)
+
+
+def _fits_legend_title(summary, criterion: str, not_fitted: list[str]) -> str:
+    n = (summary or {}).get("n_points")
+    lines = [f"fits to {n} points" if n is not None else "fits"]
+    if summary and not summary.get("best"):
+        lines.append("no family selected: " + (summary.get("reason") or f"too few sizes for {criterion}").split(":")[0])
+    if not_fitted:
+        lines.append("not fitted: " + ", ".join(label(f) for f in not_fitted))
+    return "\n".join(lines)
+
+
 def plot_protocols(sweep: pd.DataFrame, tag: str):
-    """Accuracy vs f at the largest N: fixed compute (solid) vs fixed epochs (dashed)."""
+    """Accuracy vs f at the largest N, ± standard error: fixed compute (solid, filled) vs fixed
+    epochs (dashed, open markers)."""
     largest = int(sweep["initial_size"].max())
     runs = sweep[sweep["initial_size"] == largest]
     compute_strategies = runs[runs["protocol"] == "fixed_compute"][["metric", "keep"]].drop_duplicates()
-    base = seed_means(runs[runs["metric"] == "none"])
+    base = with_standard_errors(runs[runs["metric"] == "none"])
     colors = metric_colors(runs["metric"].unique())
-    fig, axes = new_figure(1, width=5.6, height=4.2)
+    fig, axes = new_figure(1, width=6.0, height=4.4)
     ax = axes[0]
+    drawn = [base]
     for metric, keep in compute_strategies.itertuples(index=False):
         color = colors.get(metric, "tab:red")
-        for protocol, style in (("fixed_compute", "-"), ("fixed_epochs", "--")):
-            rows = _with_base(seed_means(runs[(runs["protocol"] == protocol) & (runs["metric"] == metric)
-                                              & (runs["keep"] == keep)]), base)
-            ax.plot(rows["fraction_kept"], rows["test_accuracy"], "o", ls=style, color=color, ms=4,
-                    alpha=1.0 if keep != "easy" else 0.6, label=f"{metric} {keep}, {protocol}")
+        for protocol, style, marker in (("fixed_compute", "-", "o"), ("fixed_epochs", "--", "s")):
+            rows = _with_base(with_standard_errors(runs[(runs["protocol"] == protocol) & (runs["metric"] == metric)
+                                                        & (runs["keep"] == keep)]), base)
+            drawn.append(rows)
+            ax.errorbar(rows["fraction_kept"], rows["test_accuracy"], yerr=rows["test_error_se"], fmt=marker, ls=style,
+                        color=color, ms=4, capsize=2, mfc=color if marker == "o" else "white",
+                        alpha=1.0 if keep != "easy" else 0.6,
+                        label=f"{strategy_label(metric, keep)}, {label(protocol)}")
     ax.set_xlabel(FRACTION_LABEL)
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6)
-    ax.set_title(f"Fixed compute (f=1 steps) vs fixed epochs, N = {largest} ({tag})", fontsize=9)
+    ax.set_title(f"Fixed compute (f = 1 steps) vs fixed epochs, N = {largest} ({tag})\n{error_bar_note(*drawn)}",
+                 fontsize=8)
     return fig
 
 
@@ -250,7 +333,7 @@ def _with_base(rows: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
 
 def _frontier_runs(sweep, protocol, metric, keep) -> pd.DataFrame:
     runs = strategy_rows(sweep, protocol, metric, keep)
-    frontier = pareto_frontier(seed_means(runs))
+    frontier = pareto_frontier(with_standard_errors(runs))
     return runs.merge(frontier[["initial_size", "fraction_kept"]], on=["initial_size", "fraction_kept"])
 
 
@@ -260,21 +343,27 @@ def _frontier_summary(scaling, protocol, metric, keep) -> dict | None:
 
 
 def _fit_label(prefix: str, summary, family: str, param: str, symbol: str) -> str:
-    """``prefix: ν = 0.31 [0.28, 0.35]`` from a curve summary's bootstrap (or the point fit)."""
-    boot = (((summary or {}).get("bootstrap") or {}).get(family) or {}).get("params", {}).get(param)
+    """``prefix: ν = 0.31 [0.28, 0.35]`` from a curve summary's interval (``intervals``, or the
+    older ``bootstrap``), else the point fit alone."""
+    summary = summary or {}
+    boot = ((summary.get("intervals") or summary.get("bootstrap") or {}).get(family) or {}).get("params", {}).get(param)
     if boot and boot.get("estimate") is not None:
-        interval = f" [{boot['low']:.2f}, {boot['high']:.2f}]" if boot.get("low") is not None else ""
+        bounds = [boot.get("low"), boot.get("high")]
+        finite = all(b is not None and np.isfinite(b) for b in bounds)
+        interval = f" [{bounds[0]:.2f}, {bounds[1]:.2f}]" if finite else ""
         return f"{prefix}: {symbol} = {boot['estimate']:.2f}{interval}"
-    return prefix
+    value = ((((summary or {}).get("fits") or {}).get(family) or {}).get("params") or {}).get(param)
+    return f"{prefix}: {symbol} = {value:.2f}" if value is not None else prefix
 
 
-def _draw_fit(ax, summary, family: str, sizes, label: str, color="black", linestyle="--") -> None:
+def _draw_fit(ax, summary, family: str, sizes, label_text: str, color="black", linestyle="--") -> None:
     """The fitted curve of ``family`` over the range of ``sizes`` (nothing when the fit failed)."""
     fit = (((summary or {}).get("fits") or {}).get(family)) if summary else None
-    if not fit or any(v is None for v in fit["params"].values()) or len(sizes) == 0:
+    if not fit or not _finite_params(fit) or len(sizes) == 0:
         return
     grid = np.geomspace(float(np.min(sizes)), float(np.max(sizes)), 100)
-    ax.plot(grid, predict(family, fit["params"], grid), color=color, ls=linestyle, lw=1, label=label)
+    ax.plot(grid, predict(family, fit["params"], grid), color=color, ls=linestyle, lw=1, label=label_text,
+            gid=f"fit:{family}")
 
 
 def _log_axes(ax, title: str) -> None:

@@ -1,11 +1,19 @@
 """Pareto frontier over f, optimal fraction kept, and the scaling fits of the theory curves.
 
-* Pareto frontier (Sorscher et al. 2022, Fig. 3A): at each α_prune, the lowest ε over the grid of
-  fractions kept f (keep hard); f_opt is the minimiser, refined by a parabola in log f.
-* Fits, least squares on log ε: a power law ε = a·α^(−ν) to random pruning (f = 1) and an
-  exponential ε = b·exp(−α/λ) to the frontier, each over its α_prune range of the config.
-* Imperfect metric (SI A.7): per θ, the frontier, f_opt(α_prune), and f_min(θ) := f_opt at the
-  largest α_prune of the grid (the fraction where the frontier has turned into a power law).
+* Pareto frontier, θ = 0 (Sorscher et al. 2022, Fig. 3A): ε_opt(α_prune) = min over f of
+  ε(α_tot = α_prune/f, f, keep hard), minimised over f *continuously*: the grid of fractions
+  brackets the minimum, then ``scipy.optimize.minimize_scalar`` (bounded Brent on log f) with the
+  replica solver refines it inside [f_floor, 1]. Each row says where the optimum lies
+  (``optimum_at``): ``interior``, ``f=1`` (no pruning is best) or ``f_floor`` (pinned to the lowest
+  allowed f). For α_prune > 2 (the perceptron capacity) the θ = 0 optimum is pinned at any floor:
+  ε grows with f (ε ∝ f at fixed α_prune), so ε_opt → 0 as f → 0 and the frontier there is set by
+  the floor, not by the theory.
+* Pareto frontier, θ > 0 (SI A.7): grid minimiser refined by a parabola in (log f, log ε); an
+  optimum on the first or last grid fraction is flagged the same way (``grid_min`` / ``f=1``).
+* Fits, least squares on log ε: a power law ε = a·α^(−ν) to random pruning (f = 1) over the
+  study's α range, and an exponential ε = b·exp(−α/λ) and a power law to the frontier, only on
+  its ``interior`` points (never on points pinned to a bound of f).
+* f_min(θ) := f_opt at the largest α_prune of the grid (where the frontier has become a power law).
 """
 
 from __future__ import annotations
@@ -14,8 +22,14 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
+
+from prunebench.theory.curves import _run
 
 FRONTIER_STUDIES = ("frontier", "imperfect")
+INTERIOR, NO_PRUNING, AT_FLOOR, AT_GRID_MIN = "interior", "f=1", "f_floor", "grid_min"
+LOG_F_TOL = 1e-4  # xatol of the bounded minimisation, in log f
+PINNED_TOL = 1e-2  # an optimum closer than this (in log f) to a bound is pinned to it
 
 
 def optimal_fraction(fractions: np.ndarray, errors: np.ndarray) -> tuple[float, float, bool]:
@@ -32,15 +46,82 @@ def optimal_fraction(fractions: np.ndarray, errors: np.ndarray) -> tuple[float, 
     return math.exp(x_opt), float(math.exp(np.polyval(np.polyfit(x, y, 2), x_opt))), False
 
 
-def pareto_frontier(curves: pd.DataFrame) -> pd.DataFrame:
-    """Per (study, θ, α_prune): the frontier ε_opt, f_opt, and ε at f = 1, for the grid studies."""
+def minimise_over_fraction(error_at, fractions, f_floor: float, errors=None) -> dict:
+    """Continuous argmin over f ∈ [f_floor, 1] of ``error_at(f)`` (ε at fixed α_prune).
+
+    The grid ``fractions`` (sorted, in [f_floor, 1]; ``errors`` its ε if already known) brackets
+    the minimum (its neighbours on either side, the floor below the first one);
+    ``scipy.optimize.minimize_scalar`` (bounded Brent) refines it in log f (NaN errors are solved). Returns ``f_opt``,
+    ``eps_opt``, ``eps_grid_opt`` (the grid's best ε) and ``optimum_at``.
+    """
+    grid = np.asarray(fractions, float)
+    known = np.full(len(grid), np.nan) if errors is None else np.asarray(errors, float)
+    errors = np.array([e if np.isfinite(e) else error_at(f) for f, e in zip(grid, known)])
+    best = int(np.argmin(errors))
+    lo = math.log(grid[best - 1]) if best > 0 else math.log(f_floor)
+    hi = math.log(grid[best + 1]) if best < len(grid) - 1 else 0.0
+    result = optimize.minimize_scalar(lambda log_f: error_at(math.exp(log_f)), bounds=(lo, hi),
+                                      method="bounded", options={"xatol": LOG_F_TOL})
+    log_f, eps = (float(result.x), float(result.fun)) if result.fun <= errors[best] else (math.log(grid[best]), errors[best])
+    where = INTERIOR
+    if log_f - math.log(f_floor) < PINNED_TOL:
+        where = AT_FLOOR
+    elif -log_f < PINNED_TOL:
+        where = NO_PRUNING
+    return {"f_opt": math.exp(log_f), "eps_opt": float(eps), "eps_grid_opt": float(errors[best]), "optimum_at": where}
+
+
+def _theta0_frontier_row(task) -> dict:
+    from prunebench.theory.solver import solve_point
+
+    alpha_prune, fractions, f_floor = task
+    error_at = lambda f: solve_point(alpha_prune / f, f, "hard", 0.0).eps  # noqa: E731
+    return {"study": "frontier", "theta": 0.0, "alpha_prune": float(alpha_prune), "method": "continuous",
+            **minimise_over_fraction(error_at, fractions, f_floor), "eps_f1": error_at(1.0)}
+
+
+def continuous_frontier(alpha_prunes, fractions, f_floor: float, workers: int = 1) -> pd.DataFrame:
+    """θ = 0 keep-hard Pareto frontier ε_opt(α_prune) = min_f ε(α_prune/f, f), f continuous in [f_floor, 1]."""
+    fractions = tuple(np.unique(np.clip(np.asarray(fractions, float), f_floor, 1.0)))
+    tasks = [(float(a), fractions, float(f_floor)) for a in np.unique(np.asarray(alpha_prunes, float))]
+    return pd.DataFrame(_run(_theta0_frontier_row, tasks, workers))
+
+
+def _refined_row(task) -> dict:
+    from prunebench.theory.solver import solve_point
+
+    row, fractions, errors, f_floor = task
+    error_at = lambda f: solve_point(row["alpha_prune"] / f, f, "hard", row["theta"]).eps  # noqa: E731
+    optimum = minimise_over_fraction(error_at, fractions, f_floor, errors)
+    return {**row, **optimum, "method": "grid+continuous", "eps_grid_opt": row["eps_grid_opt"]}
+
+
+def refine_below_grid(frontier: pd.DataFrame, curves: pd.DataFrame, f_floor: float, workers: int = 1) -> pd.DataFrame:
+    """Rows of a grid frontier whose optimum sits on the grid's lowest f, minimised again over f
+    continuously down to ``f_floor`` (bounded Brent below the grid's first two fractions)."""
+    pinned = frontier["optimum_at"] == AT_GRID_MIN
+    tasks = []
+    for _, row in frontier[pinned].iterrows():
+        line = curves[(curves["study"] == row["study"]) & np.isclose(curves["theta"], row["theta"])
+                      & np.isclose(curves["alpha_prune"], row["alpha_prune"]) & (curves["keep"] == "hard")].sort_values("f")
+        tasks.append((row.to_dict(), (f_floor, *line["f"]), (math.nan, *line["eps"]), f_floor))
+    refined = pd.DataFrame(_run(_refined_row, tasks, workers)) if tasks else frontier[pinned]
+    return pd.concat([frontier[~pinned], refined], ignore_index=True).sort_values(["study", "theta", "alpha_prune"],
+                                                                                   ignore_index=True)
+
+
+def pareto_frontier(curves: pd.DataFrame, studies=FRONTIER_STUDIES) -> pd.DataFrame:
+    """Per (study, θ, α_prune) of the grid ``studies``: the frontier ε_opt, f_opt (grid minimiser
+    refined by a parabola), and ε at f = 1; ``optimum_at`` names a grid edge it sits on."""
     rows = []
-    grid_curves = curves[curves["study"].isin(list(FRONTIER_STUDIES)) & (curves["keep"] == "hard")]
+    grid_curves = curves[curves["study"].isin(list(studies)) & (curves["keep"] == "hard")]
     for (study, theta, alpha_prune), group in grid_curves.groupby(["study", "theta", "alpha_prune"]):
         group = group.sort_values("f")
-        f_opt, eps_opt, at_edge = optimal_fraction(group["f"].to_numpy(), group["eps"].to_numpy())
-        rows.append({"study": study, "theta": theta, "alpha_prune": alpha_prune, "f_opt": f_opt,
-                     "eps_opt": eps_opt, "f_opt_at_grid_edge": at_edge,
+        fractions, errors = group["f"].to_numpy(), group["eps"].to_numpy()
+        f_opt, eps_opt, at_edge = optimal_fraction(fractions, errors)
+        where = INTERIOR if not at_edge else (NO_PRUNING if f_opt == fractions[-1] else AT_GRID_MIN)
+        rows.append({"study": study, "theta": theta, "alpha_prune": alpha_prune, "method": "grid", "f_opt": f_opt,
+                     "eps_opt": eps_opt, "eps_grid_opt": float(errors.min()), "optimum_at": where,
                      "eps_f1": float(group.loc[group["f"] == 1.0, "eps"].iloc[0])})
     return pd.DataFrame(rows)
 
@@ -69,20 +150,20 @@ def predict(fit: dict, alpha) -> np.ndarray:
     return fit["a"] * np.exp(-fit["rate"] * alpha)
 
 
-def scaling_fits(frontier: pd.DataFrame, fit_ranges: dict) -> pd.DataFrame:
+def scaling_fits(frontier: pd.DataFrame, fit_ranges: dict, min_points: int = 3) -> pd.DataFrame:
     """Per (study, θ), on α_prune within ``fit_ranges[study] = (min, max)``: a power law to f = 1,
-    and an exponential and a power law to the frontier. The exponential is fitted where f_opt lies
-    inside the f grid (where the frontier is made by lowering f, SI A.6), when there are 3 such points."""
+    and an exponential and a power law to the frontier, fitted only on the frontier points whose
+    optimum is interior (not pinned to f = 1 or to the lowest f), when there are ``min_points``."""
     rows = []
     for (study, theta), group in frontier.groupby(["study", "theta"]):
         lo, hi = fit_ranges[study]
         group = group[(group["alpha_prune"] >= lo) & (group["alpha_prune"] <= hi)]
-        interior = group[~group["f_opt_at_grid_edge"].astype(bool)]
+        interior = group[group["optimum_at"] == INTERIOR]
         plans = (("f=1", "eps_f1", fit_power_law, group),
-                 ("frontier", "eps_opt", fit_exponential, interior if len(interior) >= 3 else group),
-                 ("frontier", "eps_opt", fit_power_law, group))
+                 ("frontier", "eps_opt", fit_exponential, interior),
+                 ("frontier", "eps_opt", fit_power_law, interior))
         for target, column, fit, points in plans:
-            if len(points) < 2:
+            if len(points) < min_points:
                 continue
             alpha = points["alpha_prune"].to_numpy()
             rows.append({"study": study, "theta": theta, "target": target, **fit(alpha, points[column].to_numpy()),
@@ -93,5 +174,5 @@ def scaling_fits(frontier: pd.DataFrame, fit_ranges: dict) -> pd.DataFrame:
 def minimal_fractions(frontier: pd.DataFrame) -> pd.DataFrame:
     """f_min(θ): the optimal fraction kept at the largest α_prune of each θ's grid."""
     last = frontier.sort_values("alpha_prune").groupby(["study", "theta"]).tail(1)
-    return last[["study", "theta", "alpha_prune", "f_opt", "eps_opt", "f_opt_at_grid_edge"]].rename(
+    return last[["study", "theta", "alpha_prune", "f_opt", "eps_opt", "optimum_at"]].rename(
         columns={"f_opt": "f_min"}).reset_index(drop=True)
