@@ -30,14 +30,24 @@ def score_files(items) -> list[Path]:
     return paths
 
 
+def read_aligned(paths, expected_ids=None) -> list:
+    """The score tables of ``paths``, checked to score the same examples in the same order."""
+    from prunebench.metrics.storage import read_scores
+
+    tables = [read_scores(p, expected_ids) for p in paths]
+    for path, table in zip(paths, tables):
+        if not np.array_equal(table.ids, tables[0].ids):
+            raise PrunebenchError(f"score file {path} scores other examples than {paths[0]}; recompute both for one config")
+    return tables
+
+
 def split_usable(paths, expected_ids=None) -> tuple[list[Path], list[str]]:
     """(score files usable for figures, one-line notes on those left out), in the given order."""
     from prunebench.metrics.reliability import usable_for_figures
-    from prunebench.metrics.storage import read_scores
 
     usable, notes = [], []
-    for path in paths:
-        ok, reason = usable_for_figures(read_scores(path, expected_ids))
+    for path, table in zip(paths, read_aligned(paths, expected_ids)):
+        ok, reason = usable_for_figures(table)
         if ok:
             usable.append(Path(path))
         else:
@@ -49,13 +59,7 @@ def spearman_matrix(paths, expected_ids=None) -> pd.DataFrame:
     """Spearman ρ between every pair of score tables (aligned by example id), labelled by file stem."""
     from scipy.stats import spearmanr
 
-    from prunebench.metrics.storage import read_scores
-
-    tables = [read_scores(p, expected_ids) for p in paths]
-    reference = tables[0].ids
-    for path, table in zip(paths, tables):
-        if not np.array_equal(table.ids, reference):
-            raise PrunebenchError(f"score file {path} scores other examples than {paths[0]}; recompute both for one config")
+    tables = read_aligned(paths, expected_ids)
     names = [Path(p).stem for p in paths]
     scores = np.column_stack([t.scores for t in tables])
     if scores.shape[1] == 1:
@@ -74,8 +78,7 @@ def plot_correlations(paths, out_fig: str | os.PathLike, out_csv: str | os.PathL
 
     The notes on the tables left out are printed under the heatmap and kept in ``matrix.attrs["left_out"]``.
     """
-    spearman_matrix(paths, expected_ids)  # validate every table (same examples) before filtering
-    usable, notes = split_usable(paths, expected_ids)
+    usable, notes = split_usable(paths, expected_ids)  # every table is read and checked, then filtered
     if not usable:
         raise PrunebenchError(f"no score table is precise enough for the correlation figure: {'; '.join(notes)}")
     matrix = spearman_matrix(usable, expected_ids)
@@ -89,8 +92,8 @@ def plot_correlations(paths, out_fig: str | os.PathLike, out_csv: str | os.PathL
     matrix.to_csv(out_csv, float_format="%.4f")
     n = len(matrix)
     note_height = NOTE_LINE_INCHES * len(notes)
-    height = 0.6 + 0.55 * n + note_height
-    fig, ax = plt.subplots(figsize=(max(1.0 + 0.62 * n, 6.0 if notes else 0.0), height))
+    height = max(0.6 + 0.55 * n, 3.0) + note_height
+    fig, ax = plt.subplots(figsize=(max(1.0 + 0.62 * n, 7.0 if notes else 3.5), height))
     image = ax.imshow(matrix.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(n), matrix.columns, rotation=45, ha="right")
     ax.set_yticks(range(n), matrix.index)
