@@ -1,6 +1,8 @@
 """The metric registry's contracts: declared splits, the evaluation-split refusal, the registry as the
 source of every name list, score standard errors and the figures' reliability filter (no probe training)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -147,3 +149,45 @@ def test_correlation_figure_leaves_out_noisy_estimators(tmp_path):
     assert len(matrix.attrs["left_out"]) == 1 and matrix.attrs["left_out"][0].startswith("memorization: left out")
     assert list(pd.read_csv(tmp_path / "c.csv", index_col=0).index) == ["el2n", "grand"]
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+PEEKING_PLUGIN = '''
+import numpy as np
+from prunebench.metrics.registry import MetricResult, register_metric
+
+@register_metric("peeks-at-test", reads=("train", "test"))
+def peeks(ctx, params):
+    """Reads the test split (the workflow must refuse it)."""
+    return MetricResult(scores=np.zeros(len(ctx.train_set)), variant="x")
+'''
+
+
+def test_snakemake_parse_refuses_a_metric_reading_the_test_split(tmp_path):
+    """The real workflow, dry-run: a config naming a test-reading metric stops at parse time with one line."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    snakemake = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
+    if snakemake is None:
+        pytest.skip("snakemake not installed")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(PEEKING_PLUGIN)  # registers the metric in the snakemake process
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO_ROOT / "src")])}
+    outcomes = {}
+    for extra in ([], ["peeks-at-test"]):
+        config = yaml.safe_load((REPO_ROOT / "workflow/config/smoke.yaml").read_text())
+        config["metrics"]["names"] += extra
+        path = tmp_path / f"config-{len(extra)}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        proc = subprocess.run([snakemake, "-n", "--nolock", "--cores", "2", "--configfile", str(path)], cwd=REPO_ROOT,
+                              env=env, capture_output=True, text=True)
+        outcomes[len(extra)] = proc
+    assert outcomes[0].returncode == 0, (outcomes[0].stdout + outcomes[0].stderr)[-2000:]
+    refused = outcomes[1]
+    assert refused.returncode == 2
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: metric 'peeks-at-test' reads the 'test' split the sweep evaluates on")
+    assert "Traceback" not in refused.stderr

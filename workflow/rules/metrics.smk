@@ -12,7 +12,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even wit
 from prunebench.metrics.compute import check_metric_names
 
 METRICS = config.get("metrics") or {}
-check_metric_names(config)  # unknown names stop the workflow at parse time, with the registered names
+try:  # unknown names, or a metric that reads the sweep's test split, stop the workflow at parse time (one line)
+    check_metric_names(config)
+except PrunebenchError as err:
+    stop(str(err))
 METRIC_NAMES = list(METRICS.get("names") or [])
 METRIC_TARGETS = [f"{RESULTS}/scores/{metric}.parquet" for metric in METRIC_NAMES]
 if len(METRIC_NAMES) >= 2:
