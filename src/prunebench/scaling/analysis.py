@@ -207,7 +207,7 @@ def _frontier_statistics(runs, on_frontier, random_runs, full_data, dispersion, 
     if on_frontier["n_kept"].nunique() < MIN_SIZES:
         return {"beyond_power_law": {"verdict": f"not tested: fewer than {MIN_SIZES} frontier sizes"}}
     cells = cells_of(runs)
-    interval = frontier_interval(cells, on_frontier, dispersion, n_boot=options["n_boot"],
+    interval = frontier_interval(cells, runs, on_frontier, dispersion, n_boot=options["n_boot"],
                                  seed=derive_seed(options["seed"], "frontier", *strategy),
                                  confidence=options["confidence"])
     base = baseline_rows(runs)

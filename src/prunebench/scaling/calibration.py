@@ -19,8 +19,9 @@ counts how often each test rejects at ``ALPHA``. A random-pruning frontier is su
 so at the configured design it is called "beyond power law" only at that measured rate.
 
 ``frontier_interval`` is a parametric bootstrap-t for the frontier exponent (Efron & Tibshirani
-1993, §12.5): runs are redrawn around the observed cell means with the same noise model, the
-frontier is re-selected inside every replicate, and t* = (ν* − ν̂)/se* gives
+1993, §12.5): the bootstrap world replaces each f's cell means by that f's fitted power law, runs
+are redrawn from it with the same noise model, the frontier is re-selected inside every replicate,
+and t* = (ν* − ν_w)/se* (ν_w: the world's own noiseless frontier exponent) gives
 [ν̂ − t*_{1−α/2}·se, ν̂ − t*_{α/2}·se].
 """
 
@@ -154,29 +155,54 @@ def null_rates(design: pd.DataFrame, a: float, nu: float, dispersion: float, *, 
     return {name: (float(np.mean(hits)) if hits else None) for name, hits in rejections.items()}
 
 
-def frontier_interval(cells: pd.DataFrame, point_runs: pd.DataFrame, dispersion: float, *, n_boot: int, seed: int,
-                      confidence: float = 0.95) -> dict:
+def smoothed_cells(cells: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The bootstrap world: each f's cell means replaced by that f's fitted power law (binomial fit
+    of its runs), so replicates add noise to a curve rather than to noisy means; f with fewer than
+    3 sizes keep their observed means."""
+    world = cells.copy()
+    for f, rows in runs.groupby("fraction_kept"):
+        if rows["n_kept"].nunique() < 3:
+            continue
+        fit = fit_family(rows["n_kept"], rows["test_error"], "power_law", rows["n_test"])
+        at_f = np.isclose(world["fraction_kept"], f)
+        world.loc[at_f, "mean_error"] = np.clip(fit.predict(world.loc[at_f, "n_kept"].to_numpy(float)), 1e-6, 1 - 1e-6)
+    return world
+
+
+def _frontier_nu(cells: pd.DataFrame) -> float:
+    """ν of the power law fitted to the noiseless frontier of a world's cell means."""
+    frontier = pareto_frontier(cells.rename(columns={"mean_error": "test_error"}))
+    if frontier["n_kept"].nunique() < 3:
+        return float("nan")
+    return fit_family(frontier["n_kept"], frontier["test_error"], "power_law", frontier["n_test"]).params["nu"]
+
+
+def frontier_interval(cells: pd.DataFrame, runs: pd.DataFrame, point_runs: pd.DataFrame, dispersion: float, *,
+                      n_boot: int, seed: int, confidence: float = 0.95) -> dict:
     """Parametric bootstrap-t interval of the frontier's power-law ν, re-selecting the frontier in
-    every replicate (see the module docstring). ``cells``: the strategy's seed-mean cells;
-    ``point_runs``: the runs on the observed frontier."""
+    every replicate (see the module docstring). ``cells``: the strategy's seed-mean cells; ``runs``:
+    its runs; ``point_runs``: the runs on the observed frontier. The bootstrap world is
+    ``smoothed_cells``; its own frontier exponent ν_w centres t* = (ν* − ν_w)/se*."""
     point = fit_family(point_runs["n_kept"], point_runs["test_error"], "power_law", point_runs["n_test"])
+    nu, se = point.params["nu"], point.se.get("nu", float("nan"))
     out = {"method": "parametric bootstrap-t, frontier re-selected in every replicate", "n_boot": n_boot,
-           "confidence": confidence, "family": "power_law"}
-    se = point.se.get("nu", float("nan"))
-    if not np.isfinite(se) or se <= 0 or n_boot < 10:
-        return {**out, "params": {"nu": {"estimate": point.params["nu"], "low": float("nan"), "high": float("nan")}}}
+           "confidence": confidence, "family": "power_law",
+           "params": {"nu": {"estimate": nu, "low": float("nan"), "high": float("nan"), "se": se}}}
+    world = smoothed_cells(cells, runs)
+    world_nu = _frontier_nu(world)
+    if not (np.isfinite(se) and se > 0 and np.isfinite(world_nu)) or n_boot < 10:
+        return out
     rng = np.random.default_rng(seed)
     t_stars = []
     for _ in range(n_boot):
-        runs = frontier_of_runs(draw_runs(cells, dispersion, rng))
-        if runs["n_kept"].nunique() < 3:
+        replicate = frontier_of_runs(draw_runs(world, dispersion, rng))
+        if replicate["n_kept"].nunique() < 3:
             continue
-        boot = fit_family(runs["n_kept"], runs["test_error"], "power_law", runs["n_test"])
+        boot = fit_family(replicate["n_kept"], replicate["test_error"], "power_law", replicate["n_test"])
         if boot.se.get("nu", 0) > 0:
-            t_stars.append((boot.params["nu"] - point.params["nu"]) / boot.se["nu"])
+            t_stars.append((boot.params["nu"] - world_nu) / boot.se["nu"])
     if len(t_stars) < 10:
-        return {**out, "params": {"nu": {"estimate": point.params["nu"], "low": float("nan"), "high": float("nan")}}}
+        return out
     low_q, high_q = np.quantile(t_stars, [(1 - confidence) / 2, (1 + confidence) / 2])
-    nu = point.params["nu"]
-    return {**out, "n_used": len(t_stars),
-            "params": {"nu": {"estimate": nu, "low": nu - high_q * se, "high": nu - low_q * se, "se": se}}}
+    out["params"]["nu"].update(low=nu - high_q * se, high=nu - low_q * se)
+    return {**out, "n_used": len(t_stars)}
