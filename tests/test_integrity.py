@@ -227,7 +227,7 @@ def test_regenerate_forces_roots_with_untracked_committed_outputs(tmp_path):
     manifest = tmp_path / "results/ci/data/manifest.json"
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({}))
-    assert forced_roots(tmp_path, config) == ["--forcerun", "prepare_data"]
+    assert forced_roots(tmp_path, config) == ["prepare_data"]
     import base64
 
     record = tmp_path / ".snakemake/metadata" / base64.urlsafe_b64encode(b"results/ci/data/manifest.json").decode()
@@ -243,3 +243,22 @@ def test_a_failing_job_shows_its_error_line(tmp_path):
                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "error: the data root is missing; set PRUNEBENCH_DATA" in proc.stdout + proc.stderr
+
+
+def test_damaged_outputs_are_found_for_recomputation(tmp_path):
+    from prunebench.cli.workflow import damaged_outputs
+    from prunebench.metrics.storage import write_scores
+
+    results = tmp_path / "results" / "integritytest"
+    good = write_scores(results / "scores" / "el2n.parquet", np.arange(50), np.linspace(0, 1, 50), {"metric": "el2n"})
+    bad = write_scores(results / "scores" / "subset" / "N20" / "seed0" / "el2n.parquet", np.arange(50),
+                       np.linspace(0, 1, 50), {"metric": "el2n"})
+    bad.write_bytes(bad.read_bytes()[:100])  # truncated: Snakemake alone would take it as up to date
+    write_row(_row(), results / "runs" / "fixed_epochs" / "N200" / "none" / "all" / "f1" / "seed0.json")
+    empty = results / "runs" / "fixed_epochs" / "N200" / "none" / "all" / "f1" / "seed1.json"
+    empty.write_text("{}")
+    assert read_row(results / "runs" / "fixed_epochs" / "N200" / "none" / "all" / "f1" / "seed0.json")
+    assert good.exists()
+    assert damaged_outputs(tmp_path, {"name": "integritytest"}) == [
+        "results/integritytest/scores/subset/N20/seed0/el2n.parquet",
+        "results/integritytest/runs/fixed_epochs/N200/none/all/f1/seed1.json"]

@@ -8,6 +8,8 @@ What it adds to a bare ``snakemake`` call:
   killed (SIGKILL, a closed terminal) and the next run stops with a ``LockException``. The lock is
   stale when no other Snakemake process works in the directory; then it is removed here, and the
   run resumes (only the missing and incomplete outputs are made);
+- a damaged score table or run file (truncated, a flipped bit: its content checksum fails) that
+  Snakemake would take as up to date is forced, so it is recomputed;
 - ``--regenerate``: committed outputs of a fresh clone count as up to date for Snakemake (they
   exist and are newer than their inputs), so a plain run trains nothing. A root job (data
   preparation, the theory solvers) whose committed output Snakemake has no record of making is
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,8 +56,8 @@ def run_workflow(args: argparse.Namespace) -> int:
 
         config = load_config(args.config)
         command += ["--configfile", os.path.relpath(resolve_config_path(args.config).resolve(), workdir)]
-        if args.regenerate:
-            command += forced_roots(workdir, config)
+        forced = [*damaged_outputs(workdir, config), *(forced_roots(workdir, config) if args.regenerate else [])]
+        command += ["--forcerun", *forced] if forced else []
     if unlock_stale(workdir):
         print(f"note: removed the stale Snakemake lock of {workdir} (no Snakemake process runs there); resuming",
               file=sys.stderr)
@@ -74,14 +77,35 @@ def root_outputs(config: dict) -> dict[str, list[str]]:
     }
 
 
+def damaged_outputs(workdir: Path, config: dict) -> list[str]:
+    """Score tables and run files of ``config`` under ``workdir`` that fail their integrity checks
+    (unreadable, missing columns or keys, content checksum mismatch), as paths relative to ``workdir``."""
+    from prunebench.errors import PrunebenchError
+    from prunebench.metrics.storage import read_scores
+    from prunebench.sweep.point import read_row
+
+    results = workdir / "results" / config["name"]
+    candidates = [(path, read_scores) for path in sorted((results / "scores").rglob("*.parquet"))
+                  if re.fullmatch(r"[a-z0-9-]+", path.stem)]  # what the score rules' {metric} matches
+    candidates += [(path, read_row) for path in sorted((results / "runs").rglob("*.json"))]
+    damaged = []
+    for path, read in candidates:
+        try:
+            read(path)
+        except PrunebenchError as err:
+            print(f"note: recomputing {path.relative_to(workdir)}: {err}", file=sys.stderr)
+            damaged.append(str(path.relative_to(workdir)))
+    return damaged
+
+
 def forced_roots(workdir: Path, config: dict) -> list[str]:
-    """``--forcerun <rules>`` for the root rules whose outputs exist without a Snakemake record."""
+    """The root rules whose outputs exist without a Snakemake record (to ``--forcerun``)."""
     untracked = [rule for rule, outputs in root_outputs(config).items()
                  if any((workdir / path).exists() and not has_record(workdir, path) for path in outputs)]
     if untracked:
         print(f"note: regenerating from {', '.join(untracked)} (their outputs were not made by this checkout)",
               file=sys.stderr)
-    return ["--forcerun", *untracked] if untracked else []
+    return untracked
 
 
 def has_record(workdir: Path, output: str) -> bool:
