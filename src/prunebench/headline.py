@@ -29,7 +29,6 @@ Entries of one scale (protocol ``headline.protocol``, largest initial size N_max
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -43,7 +42,8 @@ from prunebench.sweep.plan import BASELINE_METRIC, RANDOM_METRIC, format_fractio
 
 HEADLINE_PATH = Path("results") / "headline.json"
 THEORY_SCALE = "theory"
-DEFAULTS = {"protocol": "fixed_epochs", "anchor": True, "metrics": None, "gap_fraction_kept": 0.5, "best_metric_fractions": [0.5, 0.8],
+DEFAULTS = {"protocol": "fixed_epochs", "anchor": True, "metrics": None, "gap_fraction_kept": 0.5,
+            "best_metric_fractions": [0.5, 0.8],
             "tolerance": {}, "theory_points": []}
 TOLERANCE_DEFAULTS = {"exponent_abs": 0.05, "accuracy_abs": 0.01, "crossover_rel": 0.25, "theory_abs": 0.001}
 CONVENTION = ("accuracies/errors are fractions; fraction_kept f = kept/N (prune_ratio = 1 - f); "
@@ -165,7 +165,8 @@ def _metric_entries(metric, at_n_max, scaling, settings, context, n_max) -> list
             f"fixed_compute_gain_{metric}_hard_f{tag}", context["scale"], gain["value"], {"abs": tol["accuracy_abs"]},
             "test accuracy difference (fraction)",
             f"keep-hard {metric} at f = {tag}, N = {n_max}: fixed compute (f = 1 steps) minus fixed epochs",
-            context["command"], {"fixed_compute_accuracy": _accuracy(compute), "fixed_epochs_accuracy": _accuracy(epochs)},
+            context["command"],
+            {"fixed_compute_accuracy": _accuracy(compute), "fixed_epochs_accuracy": _accuracy(epochs)},
             context["status"], **_difference_fields(gain)))
     return entries
 
@@ -181,7 +182,8 @@ def _frontier_entry(metric, scaling, protocol, tol, context) -> dict:
                   "exponent nu of eps = a*P^-nu",
                   f"power-law exponent of the keep-hard {metric} Pareto frontier over f (vs nu_full_data). "
                   f"Beyond-power-law test: {tests.get('verdict', 'not tested')}. It can conclude: "
-                  f"{tests.get('can_conclude', '-')}; it cannot: {tests.get('cannot_conclude', '-')}", context["command"],
+                  f"{tests.get('can_conclude', '-')}; it cannot: {tests.get('cannot_conclude', '-')}",
+                  context["command"],
                   {"ci": [ci.get("low"), ci.get("high")], "ci_method": interval.get("method"),
                    "best_family": frontier.get("best"), "protocol": protocol,
                    "beyond_power_law": tests.get("beyond_power_law"), "verdict": tests.get("verdict"),

@@ -218,7 +218,8 @@ def _frontier_statistics(runs, on_frontier, random_runs, full_data, dispersion, 
         "tests": tests, "alpha": ALPHA, "false_positive_rate": rates, "n_null": options["n_null"],
         "null": "pure power law a*P^-nu (the f = 1 fit) at this sweep's sizes, fractions, seeds and n_test, "
                 f"binomial runs with dispersion {dispersion:.3g}, both frontiers re-selected in every repeat",
-        "beyond_power_law": beyond_power_law(tests), "verdict": verdict(tests, rates), "can_conclude": CAN_CONCLUDE, "cannot_conclude": CANNOT_CONCLUDE}}
+        "beyond_power_law": beyond_power_law(tests), "verdict": verdict(tests, rates),
+        "can_conclude": CAN_CONCLUDE, "cannot_conclude": CANNOT_CONCLUDE}}
 
 
 def _null_rates(cells, full_data, dispersion, cache, options) -> dict | None:
