@@ -262,6 +262,8 @@ def test_frontier_fits_use_only_interior_points():
     expo = fits[(fits["target"] == "frontier") & (fits["law"] == "exponential")].iloc[0]
     assert expo["n_points"] == 5 and expo["alpha_max"] == 5 and expo["rate"] == pytest.approx(0.7)
     assert fits[fits["target"] == "f=1"].iloc[0]["n_points"] == 10
+    dense = scaling_fits(frontier.assign(dense=alpha > 8), {"frontier": (1, 10)})  # f = 1 keeps the study's grid
+    assert dense[dense["target"] == "f=1"].iloc[0]["n_points"] == 8
     few = scaling_fits(frontier.assign(optimum_at=np.where(alpha < 3, "interior", "f_floor")), {"frontier": (1, 10)})
     assert set(few["target"]) == {"f=1"}
 
@@ -301,3 +303,20 @@ def test_default_settings_match_the_schema():
     Draft202012Validator(schema).validate(DEFAULTS)
     assert not Draft202012Validator(schema).is_valid({**DEFAULTS, "unknown": 1})
     assert not Draft202012Validator(schema).is_valid({"imperfect": {"thetas": [2.0]}})
+
+
+def test_points_where_the_solver_fails_are_never_the_optimum(monkeypatch):
+    import prunebench.theory.solver as solver
+    from prunebench.theory.analysis import FAILED_ERROR, keep_hard_error, minimise_over_fraction
+
+    def error_at(f):  # a minimum at f = 0.05, and no solution below f = 0.01
+        return FAILED_ERROR if f < 0.01 else 0.1 + (math.log(f) - math.log(0.05)) ** 2
+
+    optimum = minimise_over_fraction(error_at, [0.001, 0.02, 0.2, 1.0], f_floor=0.001)
+    assert optimum["optimum_at"] == "interior" and optimum["f_opt"] == pytest.approx(0.05, rel=1e-2)
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("theory solver did not converge")
+
+    monkeypatch.setattr(solver, "solve_point", fails)
+    assert keep_hard_error(300.0, 0.2)(0.001) == FAILED_ERROR

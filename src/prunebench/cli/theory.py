@@ -110,7 +110,6 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run_analyse(args: argparse.Namespace) -> int:
-    import numpy as np
     import pandas as pd
 
     from prunebench.theory.analysis import continuous_frontier, pareto_frontier, refine_below_grid, scaling_fits
@@ -118,8 +117,8 @@ def run_analyse(args: argparse.Namespace) -> int:
 
     settings, workers = _settings(args), max(1, args.workers)
     curves, spec = _read_csv(args.curves, pd), settings["frontier"]
-    alpha_prunes = np.concatenate([grid(spec["alpha_prune"]), grid(spec["optimum_alpha"])])
-    exact = continuous_frontier(alpha_prunes, fraction_grid(spec["fractions"]), spec["f_floor"], workers)
+    exact = continuous_frontier(grid(spec["alpha_prune"]), fraction_grid(spec["fractions"]), spec["f_floor"], workers,
+                                dense_alphas=grid(spec["optimum_alpha"]))
     imperfect = refine_below_grid(pareto_frontier(curves, studies=("imperfect",)), curves,
                                   settings["imperfect"]["f_floor"], workers)
     frontier = pd.concat([exact, imperfect], ignore_index=True)

@@ -28,8 +28,9 @@ from prunebench.theory.curves import _run
 
 FRONTIER_STUDIES = ("frontier", "imperfect")
 INTERIOR, NO_PRUNING, AT_FLOOR, AT_GRID_MIN = "interior", "f=1", "f_floor", "grid_min"
-LOG_F_TOL = 1e-4  # xatol of the bounded minimisation, in log f
+LOG_F_TOL = 1e-3  # xatol of the bounded minimisation, in log f (0.1% in f)
 PINNED_TOL = 1e-2  # an optimum closer than this (in log f) to a bound is pinned to it
+FAILED_ERROR = 1.0  # ε given to a point the solver cannot solve: above any real ε (≤ 0.5), finite for Brent
 
 
 def optimal_fraction(fractions: np.ndarray, errors: np.ndarray) -> tuple[float, float, bool]:
@@ -62,7 +63,8 @@ def minimise_over_fraction(error_at, fractions, f_floor: float, errors=None) -> 
     hi = math.log(grid[best + 1]) if best < len(grid) - 1 else 0.0
     result = optimize.minimize_scalar(lambda log_f: error_at(math.exp(log_f)), bounds=(lo, hi),
                                       method="bounded", options={"xatol": LOG_F_TOL})
-    log_f, eps = (float(result.x), float(result.fun)) if result.fun <= errors[best] else (math.log(grid[best]), errors[best])
+    better = result.fun <= errors[best]
+    log_f, eps = (float(result.x), float(result.fun)) if better else (math.log(grid[best]), errors[best])
     where = INTERIOR
     if log_f - math.log(f_floor) < PINNED_TOL:
         where = AT_FLOOR
@@ -71,27 +73,44 @@ def minimise_over_fraction(error_at, fractions, f_floor: float, errors=None) -> 
     return {"f_opt": math.exp(log_f), "eps_opt": float(eps), "eps_grid_opt": float(errors[best]), "optimum_at": where}
 
 
-def _theta0_frontier_row(task) -> dict:
+def keep_hard_error(alpha_prune: float, theta: float):
+    """f ↦ ε(α_tot = α_prune/f, f, keep hard, θ) from the replica solver; a point where the θ > 0
+    solver does not converge (very small f at large α_tot) counts as :data:`FAILED_ERROR`, so it is
+    never the optimum."""
     from prunebench.theory.solver import solve_point
 
+    def error_at(f: float) -> float:
+        try:
+            return solve_point(alpha_prune / f, f, "hard", theta).eps
+        except RuntimeError:
+            return FAILED_ERROR
+
+    return error_at
+
+
+def _theta0_frontier_row(task) -> dict:
     alpha_prune, fractions, f_floor = task
-    error_at = lambda f: solve_point(alpha_prune / f, f, "hard", 0.0).eps  # noqa: E731
+    error_at = keep_hard_error(alpha_prune, 0.0)
     return {"study": "frontier", "theta": 0.0, "alpha_prune": float(alpha_prune), "method": "continuous",
             **minimise_over_fraction(error_at, fractions, f_floor), "eps_f1": error_at(1.0)}
 
 
-def continuous_frontier(alpha_prunes, fractions, f_floor: float, workers: int = 1) -> pd.DataFrame:
-    """θ = 0 keep-hard Pareto frontier ε_opt(α_prune) = min_f ε(α_prune/f, f), f continuous in [f_floor, 1]."""
+def continuous_frontier(alpha_prunes, fractions, f_floor: float, workers: int = 1, dense_alphas=()) -> pd.DataFrame:
+    """θ = 0 keep-hard Pareto frontier ε_opt(α_prune) = min_f ε(α_prune/f, f), f continuous in
+    [f_floor, 1], at the study's ``alpha_prunes`` and at the extra ``dense_alphas`` (rows flagged
+    ``dense``: they refine the frontier, not the f = 1 curve's sampling)."""
     fractions = tuple(np.unique(np.clip(np.asarray(fractions, float), f_floor, 1.0)))
-    tasks = [(float(a), fractions, float(f_floor)) for a in np.unique(np.asarray(alpha_prunes, float))]
-    return pd.DataFrame(_run(_theta0_frontier_row, tasks, workers))
+    on_grid = np.unique(np.asarray(alpha_prunes, float))
+    extra = np.setdiff1d(np.unique(np.asarray(dense_alphas, float)), on_grid)
+    tasks = [(float(a), fractions, float(f_floor)) for a in np.concatenate([on_grid, extra])]
+    frame = pd.DataFrame(_run(_theta0_frontier_row, tasks, workers))
+    frame["dense"] = np.isin(frame["alpha_prune"], extra)
+    return frame.sort_values("alpha_prune", ignore_index=True)
 
 
 def _refined_row(task) -> dict:
-    from prunebench.theory.solver import solve_point
-
     row, fractions, errors, f_floor = task
-    error_at = lambda f: solve_point(row["alpha_prune"] / f, f, "hard", row["theta"]).eps  # noqa: E731
+    error_at = keep_hard_error(row["alpha_prune"], row["theta"])
     optimum = minimise_over_fraction(error_at, fractions, f_floor, errors)
     return {**row, **optimum, "method": "grid+continuous", "eps_grid_opt": row["eps_grid_opt"]}
 
@@ -151,7 +170,8 @@ def predict(fit: dict, alpha) -> np.ndarray:
 
 
 def scaling_fits(frontier: pd.DataFrame, fit_ranges: dict, min_points: int = 3) -> pd.DataFrame:
-    """Per (study, θ), on α_prune within ``fit_ranges[study] = (min, max)``: a power law to f = 1,
+    """Per (study, θ), on α_prune within ``fit_ranges[study] = (min, max)``: a power law to f = 1
+    (on the study's α grid, not the ``dense`` frontier points),
     and an exponential and a power law to the frontier, fitted only on the frontier points whose
     optimum is interior (not pinned to f = 1 or to the lowest f), when there are ``min_points``."""
     rows = []
@@ -159,7 +179,8 @@ def scaling_fits(frontier: pd.DataFrame, fit_ranges: dict, min_points: int = 3) 
         lo, hi = fit_ranges[study]
         group = group[(group["alpha_prune"] >= lo) & (group["alpha_prune"] <= hi)]
         interior = group[group["optimum_at"] == INTERIOR]
-        plans = (("f=1", "eps_f1", fit_power_law, group),
+        sampled = group[~group["dense"].eq(True)] if "dense" in group.columns else group
+        plans = (("f=1", "eps_f1", fit_power_law, sampled),
                  ("frontier", "eps_opt", fit_exponential, interior),
                  ("frontier", "eps_opt", fit_power_law, interior))
         for target, column, fit, points in plans:
