@@ -268,7 +268,7 @@ def test_frontier_fits_use_only_interior_points():
     assert set(few["target"]) == {"f=1"}
 
 
-def test_theory_products_on_a_tiny_grid(tmp_path):
+def test_theory_products_on_a_tiny_grid(tmp_path, monkeypatch):
     from prunebench.theory.analysis import scaling_fits
     from prunebench.theory.curves import crossover_table, simulation_table, theory_curves
     from prunebench.theory.plots import write_figures
@@ -277,7 +277,7 @@ def test_theory_products_on_a_tiny_grid(tmp_path):
     cfg = theory_settings({"theory": {
         "fixed_f": {"fractions": [1.0, 0.5], "alpha_prune": [1, 4]},
         "crossover": {"fractions": [0.5], "alpha_tot": [2, 10]},
-        "frontier": {"fractions": [0.2, 0.5], "alpha_prune": [1, 3, 9], "fit_alpha": [1, 9]},
+        "frontier": {"fractions": [0.2, 0.5], "alpha_prune": [1, 3, 9], "fit_alpha": [1, 9], "optimum_alpha": [1.5, 1.8]},
         "imperfect": {"thetas": [0.3], "fractions": [0.3], "alpha_prune": [2, 6], "fit_alpha": [2, 6]},
         "simulation": {"n_dim": 40, "seeds": 2, "fixed_f": {"fractions": [0.5], "alpha_prune": [2]},
                        "imperfect": {"thetas": [0.3], "fractions": [0.3], "alpha_prune": [2]}}}})
@@ -291,6 +291,22 @@ def test_theory_products_on_a_tiny_grid(tmp_path):
     fits = scaling_fits(frontier, {"frontier": (1, 9), "imperfect": (2, 6)})
     paths = write_figures(curves, crossover, sims, frontier, fits, tmp_path)
     assert all(path.stat().st_size > 10_000 for path in paths)
+
+    import pandas as pd
+
+    from prunebench.cli import theory as theory_cli
+
+    curves.to_csv(tmp_path / "curves.csv", index=False)
+    monkeypatch.setattr(theory_cli, "_settings", lambda args: {**cfg, "seed": 0})
+    args = argparse.Namespace(config="tiny", curves=tmp_path / "curves.csv", frontier_out=tmp_path / "frontier.csv",
+                              fits_out=tmp_path / "fits.csv", workers=1)
+    assert theory_cli.run_analyse(args) == 0
+    written = pd.read_csv(tmp_path / "frontier.csv")
+    exact = written[written["study"] == "frontier"].set_index("alpha_prune")
+    assert list(exact.index) == [1, 1.5, 1.8, 3, 9] and exact["method"].eq("continuous").all()
+    assert exact.loc[1.8, "optimum_at"] == "interior" and exact.loc[9, "optimum_at"] == "f_floor"
+    assert exact.loc[[1.5, 1.8], "dense"].all() and not exact.loc[[1, 3, 9], "dense"].any()
+    assert (written["eps_opt"] <= written["eps_grid_opt"] + 1e-12).all()
 
 
 def test_default_settings_match_the_schema():
