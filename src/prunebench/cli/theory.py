@@ -118,7 +118,7 @@ def run_analyse(args: argparse.Namespace) -> int:
     settings, workers = _settings(args), max(1, args.workers)
     curves, spec = _read_csv(args.curves, pd), settings["frontier"]
     exact = continuous_frontier(grid(spec["alpha_prune"]), fraction_grid(spec["fractions"]), spec["f_floor"], workers,
-                                dense_alphas=grid(spec["optimum_alpha"]))
+                                dense_alphas=grid(spec["optimum_alpha"]), curves=curves)
     imperfect = refine_below_grid(pareto_frontier(curves, studies=("imperfect",)), curves,
                                   settings["imperfect"]["f_floor"], workers)
     frontier = pd.concat([exact, imperfect], ignore_index=True)

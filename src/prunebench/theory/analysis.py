@@ -89,23 +89,41 @@ def keep_hard_error(alpha_prune: float, theta: float):
 
 
 def _theta0_frontier_row(task) -> dict:
-    alpha_prune, fractions, f_floor = task
+    alpha_prune, fractions, f_floor, known = task
     error_at = keep_hard_error(alpha_prune, 0.0)
+    optimum = minimise_over_fraction(error_at, fractions, f_floor, known)
+    eps_f1 = known[-1] if np.isfinite(known[-1]) else error_at(1.0)  # fractions end at f = 1
     return {"study": "frontier", "theta": 0.0, "alpha_prune": float(alpha_prune), "method": "continuous",
-            **minimise_over_fraction(error_at, fractions, f_floor), "eps_f1": error_at(1.0)}
+            **optimum, "eps_f1": float(eps_f1)}
 
 
-def continuous_frontier(alpha_prunes, fractions, f_floor: float, workers: int = 1, dense_alphas=()) -> pd.DataFrame:
+def continuous_frontier(alpha_prunes, fractions, f_floor: float, workers: int = 1, dense_alphas=(),
+                        curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """θ = 0 keep-hard Pareto frontier ε_opt(α_prune) = min_f ε(α_prune/f, f), f continuous in
     [f_floor, 1], at the study's ``alpha_prunes`` and at the extra ``dense_alphas`` (rows flagged
-    ``dense``: they refine the frontier, not the f = 1 curve's sampling)."""
-    fractions = tuple(np.unique(np.clip(np.asarray(fractions, float), f_floor, 1.0)))
+    ``dense``: they refine the frontier, not the f = 1 curve's sampling). Grid values already in
+    the frontier study's ``curves`` are re-used instead of solved again."""
+    fractions = tuple(np.unique(np.append(np.clip(np.asarray(fractions, float), f_floor, 1.0), 1.0)))
     on_grid = np.unique(np.asarray(alpha_prunes, float))
     extra = np.setdiff1d(np.unique(np.asarray(dense_alphas, float)), on_grid)
-    tasks = [(float(a), fractions, float(f_floor)) for a in np.concatenate([on_grid, extra])]
+    tasks = [(float(a), fractions, float(f_floor), _known_errors(curves, a, fractions))
+             for a in np.concatenate([on_grid, extra])]
     frame = pd.DataFrame(_run(_theta0_frontier_row, tasks, workers))
     frame["dense"] = np.isin(frame["alpha_prune"], extra)
     return frame.sort_values("alpha_prune", ignore_index=True)
+
+
+def _known_errors(curves: pd.DataFrame | None, alpha_prune: float, fractions) -> tuple:
+    """ε of the θ = 0 frontier curves at (α_prune, each f), NaN where the table has no such point."""
+    if curves is None or curves.empty:
+        return tuple(np.full(len(fractions), np.nan))
+    line = curves[(curves["study"] == "frontier") & (curves["keep"] == "hard") & (curves["theta"] == 0)
+                  & np.isclose(curves["alpha_prune"], alpha_prune, rtol=1e-8)]
+    known = []
+    for f in fractions:
+        match = line.loc[np.isclose(line["f"], f, rtol=1e-8), "eps"]
+        known.append(float(match.iloc[0]) if len(match) else np.nan)
+    return tuple(known)
 
 
 def _refined_row(task) -> dict:
