@@ -89,38 +89,16 @@ def test_empirical_entries_from_a_synthetic_sweep():
 
 
 def test_check_headline_cli_exit_status(tmp_path, monkeypatch):
-    """--no-run compares the results on disk: exit 0 when they match, 1 with a diff when not."""
-    import prunebench.cli.check_headline as check
-    import prunebench.config
+    """--skip-retrain runs the derived check only: exit 0 when the re-derived entries match, 1 when not."""
+    import prunebench.checks.derived as derived
 
     got = [entry("nu_full_data", 0.30, {"abs": 0.05})]
-    monkeypatch.setattr(check, "_entries", lambda config, results: got)
-    monkeypatch.setattr(prunebench.config, "load_config", lambda name: {"name": "ci", "seed": 0})
+    monkeypatch.setattr(derived, "rederive_entries", lambda config, config_path, results: got)
     expected = tmp_path / "headline.json"
-    write_headline({"entries": [entry("nu_full_data", 0.32, {"abs": 0.05})]}, expected)
-    assert main(["check-headline", "--config", "ci", "--no-run", "--expected", str(expected)]) == 0
-    write_headline({"entries": [entry("nu_full_data", 0.50, {"abs": 0.05})]}, expected)
-    assert main(["check-headline", "--config", "ci", "--no-run", "--expected", str(expected)]) == 1
-
-
-def test_snapshot_restores_committed_results(tmp_path):
-    from prunebench.cli.check_headline import _snapshot
-
-    results, figures = tmp_path / "results" / "ci", tmp_path / "figures"
-    results.mkdir(parents=True)
-    figures.mkdir()
-    (results / "sweep.csv").write_text("committed")
-    (figures / "fig.png").write_text("committed")
-    (figures / "cifar10").mkdir()
-    with _snapshot([results, tmp_path / "results" / "headline.json", figures], keep=False):
-        (results / "sweep.csv").write_text("regenerated")
-        (results / "new.json").write_text("new")
-        (figures / "fig.png").write_text("regenerated")
-        (tmp_path / "results" / "headline.json").write_text("{}")
-    assert (results / "sweep.csv").read_text() == "committed"
-    assert not (results / "new.json").exists()
-    assert (figures / "fig.png").read_text() == "committed" and (figures / "cifar10").is_dir()
-    assert not (tmp_path / "results" / "headline.json").exists()
+    write_headline({"entries": [entry("nu_full_data", 0.30, {"abs": 0.05})]}, expected)
+    assert main(["check-headline", "--config", "ci", "--skip-retrain", "--expected", str(expected)]) == 0
+    write_headline({"entries": [entry("nu_full_data", 0.3001, {"abs": 0.05})]}, expected)  # inside the old noise tolerance
+    assert main(["check-headline", "--config", "ci", "--skip-retrain", "--expected", str(expected)]) == 1
 
 
 def test_entries_carry_status_and_standard_errors():
