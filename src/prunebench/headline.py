@@ -287,12 +287,10 @@ def merge_entries(document: dict | None, entries: list[dict], scales) -> dict:
 
 
 def write_headline(document: dict, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    from prunebench.provenance import atomic_write
+
+    text = json.dumps(document, indent=1, allow_nan=False) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 # ----------------------------------------------------------------------------------------------

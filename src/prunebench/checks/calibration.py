@@ -77,11 +77,10 @@ def tables_machine(folder: Path) -> dict:
 
 
 def write_calibration(document: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    from prunebench.provenance import atomic_write
+
+    text = json.dumps(document, indent=1, allow_nan=False) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def read_calibration(path: Path) -> dict:

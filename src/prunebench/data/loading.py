@@ -20,7 +20,7 @@ from prunebench.data.sources import (
     SplitSource, decode_imagefolder, detect_format, read_torchvision_cifar, scan_imagefolder, scan_torchvision_cifar,
 )
 from prunebench.errors import PrunebenchError
-from prunebench.provenance import REPO_ROOT
+from prunebench.provenance import REPO_ROOT, atomic_write
 from prunebench.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -117,12 +117,12 @@ def decode_split(cfg: dict, split: str, source: SplitSource) -> ImageDataset:
 
 def write_cache(path: Path, dataset: ImageDataset) -> None:
     """Atomically write the decoded split and its checksum to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, images=dataset.images, labels=dataset.labels, classes=np.asarray(dataset.classes),
-                 checksum=np.asarray(dataset.checksum), source=np.asarray(dataset.source))
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, images=dataset.images, labels=dataset.labels, classes=np.asarray(dataset.classes),
+                     checksum=np.asarray(dataset.checksum), source=np.asarray(dataset.source))
+
+    atomic_write(path, write)
 
 
 def read_cache(path: Path, name: str, split: str) -> ImageDataset | None:

@@ -37,6 +37,7 @@ import numpy as np
 from prunebench.config import results_dir
 from prunebench.errors import PrunebenchError
 from prunebench.metrics.probes import ProbeRun, ProbeSpec, array_digest, get_or_train
+from prunebench.provenance import atomic_write
 from prunebench.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -253,11 +254,15 @@ class MetricContext:
             model = self.load_model(run, epoch)
             fn = predict if what == "logits" else embed_dataset
             array = np.asarray(fn(model, data, device=self.device, batch_size=self.batch_size), dtype=np.float32)
-            tmp = path.with_name(f".{name}.{id(self)}.tmp.npy")
-            np.save(tmp, array)
-            tmp.replace(path)
+            atomic_write(path, lambda tmp: _save_array(tmp, array))
         self._arrays[key] = array
         return array
+
+
+def _save_array(path, array: np.ndarray) -> None:
+    """``np.save`` through a handle (a path not ending in .npy would get the suffix appended)."""
+    with open(path, "wb") as handle:
+        np.save(handle, array)
 
 
 def run_costs(runs: list[ProbeRun], n_train: int, epoch: int | None = None) -> dict:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from prunebench.errors import PrunebenchError
+from prunebench.provenance import atomic_write
 
 SELECTION_DEFAULTS = {"rule": "topk", "ccs": {"hard_cutoff": 0.1, "strata": 50}}
 # Sorscher et al. 2022 applied their 50% class-balancing ratio "in all ImageNet experiments" (§5);
@@ -38,14 +39,9 @@ def write_selection(path: str | os.PathLike, kept_ids, provenance: dict) -> Path
     frame = pd.DataFrame({"example_id": np.sort(np.asarray(kept_ids, dtype=np.int64))})
     for key, value in provenance.items():
         frame[key] = value if not isinstance(value, (dict, list)) else str(value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+        return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def read_selection(path: str | os.PathLike) -> pd.DataFrame:

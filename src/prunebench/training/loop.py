@@ -24,7 +24,7 @@ from torch import nn
 from prunebench.data.dataset import ImageDataset, normalize
 from prunebench.errors import PrunebenchError
 from prunebench.models import create_model, embed
-from prunebench.provenance import config_hash
+from prunebench.provenance import atomic_write, config_hash
 from prunebench.seeding import derive_seed
 from prunebench.training.augment import (
     alternating_flips, crop_batch, draw_epoch_augmentation, flip_batch, translate_batch,
@@ -167,9 +167,7 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> Non
                    scheduler=scheduler.state_dict(), torch_rng=torch.get_rng_state())
     if torch.cuda.is_available():
         payload["cuda_rng"] = torch.cuda.get_rng_state_all()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, device) -> dict:
