@@ -35,9 +35,16 @@ FIGURES = "figures" if NAME == "ci" else f"figures/{NAME}"
 
 include: "workflow/rules/common.smk"
 check_at_parse_time(CONFIG_PATH)
-for rule_file in ("data", "metrics", "sweep", "scaling", "figures", "theory", "headline"):
-    if os.path.exists(f"workflow/rules/{rule_file}.smk"):
-        include: f"workflow/rules/{rule_file}.smk"
+# One rule file per stage, in pipeline order (a missing file is an error, never a silently dropped stage).
+include: "workflow/rules/data.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/scaling.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/theory.smk"
+include: "workflow/rules/headline.smk"
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:

@@ -62,8 +62,9 @@ rule theory_analyse:
         f"logs/{NAME}/theory_analyse.log",
     params:
         config_hash=THEORY_HASH,
+    threads: THEORY_THREADS
     shell:
-        "{PY} -m prunebench theory analyse --config {CONFIG_PATH} --curves {input.curves}"
+        "{PY} -m prunebench theory analyse --config {CONFIG_PATH} --workers {threads} --curves {input.curves}"
         " --frontier-out {output.frontier} --fits-out {output.fits} > {log} 2>&1"
 
 

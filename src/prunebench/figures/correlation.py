@@ -109,6 +109,6 @@ def plot_correlations(paths, out_fig: str | os.PathLike, out_csv: str | os.PathL
     for row, note in enumerate(notes):  # one line per estimator left out, under the heatmap
         fig.text(0.01, (len(notes) - row - 0.5) * NOTE_LINE_INCHES / height, note, fontsize=6, ha="left", va="center")
     Path(out_fig).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_fig, dpi=150)
+    fig.savefig(out_fig, dpi=150, bbox_inches="tight", metadata={"Software": None})  # long row names stay inside
     plt.close(fig)
     return matrix
