@@ -16,6 +16,7 @@ from prunebench.config import CONFIG_DIR, load_config
 from prunebench.errors import PrunebenchError
 from prunebench.headline import failed
 from prunebench.metrics.storage import write_scores
+from prunebench.provenance import stage_hash
 from prunebench.sweep import write_sweep_table
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,8 +34,10 @@ def derived_setup(tmp_path):
     config_path = tmp_path / "derivetest.yaml"
     config_path.write_text(yaml.safe_dump(config))
     results = tmp_path / "results"
-    write_sweep_table(synthetic_sweep(seeds=2), results / "sweep.parquet")
     config = load_config(config_path)
+    sweep = synthetic_sweep(seeds=2)
+    sweep["config_hash"] = stage_hash(config, "sweep_point")  # rows made under this config
+    write_sweep_table(sweep, results / "sweep.parquet")
     return config, config_path, results
 
 
@@ -52,14 +55,21 @@ def test_a_fit_that_drops_a_point_fails_the_derived_check(derived_setup, monkeyp
 
     original = sweep_package.read_sweep_table
 
-    def drop_smallest_baseline(path):
-        table = original(path)
+    def drop_smallest_baseline(path, **checks):
+        table = original(path, **checks)
         smallest = table[(table["metric"] == "none") & (table["initial_size"] == table["initial_size"].min())]
         return table.drop(index=smallest.index[:1])
 
     monkeypatch.setattr(sweep_package, "read_sweep_table", drop_smallest_baseline)
     rows = compare_derived(expected, rederive_entries(config, config_path, results), {"derivetest"})
     assert "nu_full_data" in {row["name"] for row in failed(rows)}
+
+
+def test_a_sweep_table_made_under_other_settings_is_refused(derived_setup):
+    config, config_path, results = derived_setup
+    config["sweep"]["train"]["lr"] = 0.3  # the recipe in force is not the one the rows were trained with
+    with pytest.raises(PrunebenchError, match="made with other settings"):
+        rederive_entries(config, config_path, results)
 
 
 def test_a_stale_headline_value_fails_the_derived_check(derived_setup):

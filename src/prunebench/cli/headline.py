@@ -35,7 +35,10 @@ def build_entries(config: dict, sweep_path, scaling_path) -> list[dict]:
     if not scaling_path.is_file():
         raise PrunebenchError(f"scaling summary {scaling_path} not found; run `python -m prunebench scaling fit` first")
     scaling = json.loads(scaling_path.read_text())
-    return empirical_entries(config, read_sweep_table(sweep_path), scaling) + theory_entries(config)
+    from prunebench.provenance import stage_hash
+
+    sweep = read_sweep_table(sweep_path, expected_hash=stage_hash(config, "sweep_point"))
+    return empirical_entries(config, sweep, scaling) + theory_entries(config)
 
 
 def run_build(args: argparse.Namespace) -> int:

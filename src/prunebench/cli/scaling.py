@@ -44,7 +44,10 @@ def run_fit(args: argparse.Namespace) -> int:
     n_boot = args.n_boot if args.n_boot is not None else settings["n_boot"]
     n_null = args.n_null if args.n_null is not None else settings["n_null"]
     seed = derive_seed(config["seed"] if config else 0, "scaling-bootstrap")
-    summary = analyse_sweep(read_sweep_table(args.sweep), criterion=criterion, n_boot=n_boot, seed=seed,
+    from prunebench.provenance import stage_hash
+
+    expected_hash = stage_hash(config, "sweep_point") if config else None  # refuse a sweep made under other settings
+    summary = analyse_sweep(read_sweep_table(args.sweep, expected_hash=expected_hash), criterion=criterion, n_boot=n_boot, seed=seed,
                             confidence=settings["confidence"], n_null=n_null)
     summary = {"sweep": str(args.sweep), "scale": config["name"] if config else None,
                "code_version": code_version(), **summary}
