@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even wit
 from prunebench.sweep.plan import (BASELINE_KEEP, BASELINE_METRIC, RANDOM_METRIC, baseline_point, parse_point, plan_points,
                                    score_table_path, sweep_settings)
 from prunebench.sweep.point import point_config_hash
+from prunebench.sweep.shard import chunk_plan
 
 SWEEP = sweep_settings(config)
 SWEEP_POINTS = plan_points(config) if config.get("sweep") else []
@@ -73,6 +74,44 @@ rule sweep_point:
         " --size {wildcards.n} --metric {wildcards.metric} --keep {wildcards.keep}"
         " --fraction-kept {wildcards.f} --seed {wildcards.seed} --threads {params.threads} {params.options}"
         " --out {output} > {log} 2>&1"
+
+
+# sweep.shard_size k > 0: one job per k consecutive points of the plan (`sweep shard`, data and device
+# loaded once per job). These rules name their outputs without wildcards, so Snakemake prefers them
+# to sweep_point; with the default 0 none is defined and the jobs above are the only ones.
+SWEEP_SHARDS = chunk_plan(SWEEP_POINTS, SWEEP["shard_size"]) if SWEEP_POINTS and SWEEP["shard_size"] else []
+
+
+def sweep_shard_inputs(shard):
+    """The data manifest, the score tables of the shard's points, and the f = 1 runs its
+    fixed_compute points need from other shards."""
+    outputs = {f"{RESULTS}/runs/{point.relative_path()}" for point in shard}
+    tables = {str(score_table_path(RESULTS, point, SWEEP["score_source"])) for point in shard
+              if score_table_path(RESULTS, point, SWEEP["score_source"]) is not None}
+    baselines = {f"{RESULTS}/runs/{point.baseline().relative_path()}" for point in shard
+                 if point.protocol == "fixed_compute"} - outputs
+    return [f"{RESULTS}/data/manifest.json", *sorted(tables), *sorted(baselines)]
+
+
+for shard_index, shard in enumerate(SWEEP_SHARDS):
+
+    rule:
+        name:
+            f"sweep_shard_{shard_index}"
+        input:
+            sweep_shard_inputs(shard),
+        output:
+            [f"{RESULTS}/runs/{point.relative_path()}" for point in shard],
+        log:
+            f"logs/{NAME}/sweep/shard{shard_index}.log",
+        params:
+            config_hash=SWEEP_CONFIG_HASH,
+            threads=SWEEP["threads"],
+        threads: SWEEP["threads"]
+        resources:
+            **sweep_resources(),
+        shell:
+            "{PY} -m prunebench sweep shard --config {CONFIG_PATH} --threads {params.threads} --points {output} > {log} 2>&1"
 
 
 rule sweep_aggregate:

@@ -1,4 +1,4 @@
-"""``python -m prunebench sweep {plan,scores,point,aggregate}``: the training sweep over N × f × metric × keep × seed."""
+"""``python -m prunebench sweep {plan,scores,point,shard,aggregate}``: the training sweep over N × f × metric × keep × seed."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def register(subparsers) -> None:
     _register_plan(commands)
     _register_scores(commands)
     _register_point(commands)
+    _register_shard(commands)
     _register_aggregate(commands)
 
 
@@ -45,6 +46,21 @@ def _register_point(commands) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default sweep.threads)")
     parser.add_argument("--out", required=True, help="run file (.json) to write")
     parser.set_defaults(func=run_point)
+
+
+def _register_shard(commands) -> None:
+    parser = commands.add_parser(
+        "shard", help="train a shard of sweep points in one process (data and device loaded once)",
+        description=f"Several sweep points in one process; each run file is written as soon as its point finishes, "
+                    f"and present valid run files are skipped. {CONVENTION}.")
+    parser.add_argument("--config", required=True, help="scale name or YAML path")
+    chosen = parser.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--shard", default=None, help="i/k: the i-th (0-based) of k contiguous chunks of the plan")
+    chosen.add_argument("--points", nargs="+", default=None, help="run files to produce (paths as `sweep plan` prints)")
+    parser.add_argument("--runs", default=None, help="runs folder for --shard (default results/<name>/runs)")
+    parser.add_argument("--device", default=None, help="cpu/cuda (default: the config's device)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default sweep.threads)")
+    parser.set_defaults(func=run_shard)
 
 
 def _register_scores(commands) -> None:
@@ -128,6 +144,28 @@ def run_point(args: argparse.Namespace) -> int:
     write_row(row, args.out)
     print(f"{point.relative_path()}: n_kept={row['n_kept']} (fraction_kept={point.fraction_kept:g}) "
           f"steps={row['train_steps']} test_accuracy={row['test_accuracy']:.4f} in {row['wall_time_s']:.1f}s -> {args.out}")
+    return 0
+
+
+def run_shard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from prunebench.config import load_config, results_dir
+    from prunebench.errors import PrunebenchError
+    from prunebench.sweep.shard import parse_shard_spec, point_of_run_file, run_shard as run, shard_of_plan
+
+    if args.threads is not None and args.threads < 1:
+        raise PrunebenchError(f"--threads {args.threads}: the torch thread count must be 1 or more (sweep.threads)")
+    config = load_config(args.config)
+    if args.shard is not None:
+        runs = Path(args.runs) if args.runs else results_dir(config) / "runs"
+        jobs = [(point, runs / point.relative_path()) for point in shard_of_plan(config, *parse_shard_spec(args.shard))]
+    else:
+        jobs = [(point_of_run_file(path), Path(path)) for path in args.points]
+    report = run(config, jobs, device=args.device, threads=args.threads)
+    mean = sum(report.point_s) / len(report.point_s) if report.point_s else 0.0
+    print(f"{len(report.trained)} points trained, {len(report.skipped)} skipped (valid run files); "
+          f"load {report.load_s:.1f}s once, {mean:.2f}s per point")
     return 0
 
 

@@ -41,6 +41,7 @@ DEFAULTS = {
     "score_source": "initial_subset",
     "train": {},
     "threads": 1,
+    "shard_size": 0,
     "panel_metric": None,
     "resources": {},
 }

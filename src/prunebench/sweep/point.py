@@ -81,8 +81,13 @@ def point_seeds(config: dict, point: SweepPoint) -> dict:
                                       format_fraction(point.fraction_kept), point.seed),
         "train_seed": derive_seed(base, "sweep-train", point.initial_size, point.seed),
         "random_score_seed": derive_seed(base, "sweep-random-scores", point.initial_size, point.seed),
-        "test_subset_seed": derive_seed(base, "sweep-test-subset"),
+        "test_subset_seed": test_subset_seed(config),
     }
+
+
+def test_subset_seed(config: dict) -> int:
+    """Seed of the evaluation subset: one per config, shared by every point."""
+    return derive_seed(config["seed"], "sweep-test-subset")
 
 
 def evaluation_set(config: dict, seeds: dict):
@@ -180,21 +185,38 @@ def prune_for_point(config: dict, point: SweepPoint, train_set, seeds: dict, sco
     return PrunedSet(initial, kept_positions(point, scores, initial.labels, seeds, config), provenance)
 
 
-def run_point(config: dict, point: SweepPoint, *, score_path=None, baseline_row: dict | None = None,
-              device: str | None = None, threads: int | None = None) -> dict:
-    """Train and evaluate one sweep point; return its row (one line of the tidy sweep table)."""
-    import torch
+@dataclass
+class PointInputs:
+    """What every point of a config shares: the configured train set, the evaluation set and the
+    torch device (``prunebench.sweep.shard`` loads them once for a whole shard of points)."""
 
+    train_set: object  # ImageDataset
+    test_set: object  # ImageDataset
+    device: str
+
+
+def point_inputs(config: dict, device: str | None = None) -> PointInputs:
+    """Load the train set, the evaluation set (:func:`evaluation_set`) and resolve the device."""
     from prunebench.data import load_dataset
+
+    test_set = evaluation_set(config, {"test_subset_seed": test_subset_seed(config)})
+    return PointInputs(load_dataset(config["data"], "train"), test_set, resolve_device(config, device))
+
+
+def run_point(config: dict, point: SweepPoint, *, score_path=None, baseline_row: dict | None = None,
+              device: str | None = None, threads: int | None = None, inputs: PointInputs | None = None) -> dict:
+    """Train and evaluate one sweep point; return its row (one line of the tidy sweep table).
+    ``inputs``: the shared data and device already loaded (a shard); None loads them here."""
+    import torch
 
     started = time.perf_counter()
     threads = int(threads or sweep_settings(config)["threads"])
     torch.set_num_threads(threads)
     seeds = point_seeds(config, point)
     steps = fixed_compute_steps(point, baseline_row)
-    selection = prune_for_point(config, point, load_dataset(config["data"], "train"), seeds, score_path)
-    pruned, test_set = selection.pruned, evaluation_set(config, seeds)
-    device = resolve_device(config, device)
+    inputs = inputs or point_inputs(config, device)
+    selection = prune_for_point(config, point, inputs.train_set, seeds, score_path)
+    pruned, test_set, device = selection.pruned, inputs.test_set, inputs.device
     result, recipe = _train(config, pruned, test_set, seed=seeds["train_seed"], device=device, steps=steps,
                             threads=threads)
     row = _row(config, point, seeds, pruned, test_set, result, recipe, selection.score_provenance, device, threads,
