@@ -296,3 +296,25 @@ def test_every_report_output_has_a_caption_file():
         caption = Path(flag.caption.get_path_or_uri(secret_free=True)).resolve()
         assert caption.is_file() and caption.parent == ROOT / "workflow" / "report", caption
         assert caption.stem == Path(str(out)).stem and len(caption.read_text().split()) > 30
+
+
+def test_benchmark_figure_leaves_out_an_unreliable_estimator_and_says_why(tmp_path):
+    """A metric whose score table is noise (too few models) is not drawn in Fig. 5; a line says why."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from prunebench.cli.figures import unreliable_metrics
+    from prunebench.figures.empirical import plot_metric_benchmark
+    from prunebench.metrics.storage import write_scores
+
+    sweep = synthetic_sweep()
+    ids = np.arange(200)
+    write_scores(tmp_path / "el2n.parquet", ids, np.random.default_rng(0).random(200),
+                 {"metric": "memorization", "score_name": "el2n", "variant": "", "config_hash": "x", "seed": 0,
+                  "code_version": "test", "n_models": 2})  # an estimator with 2 models (memorization needs more)
+    left_out = unreliable_metrics(sweep, tmp_path)
+    assert set(left_out) == {"el2n"} and "left out" in left_out["el2n"]
+    figure = plot_metric_benchmark(sweep, "fixed_epochs", "toy", left_out=left_out)
+    assert "el2n" not in legend_texts(figure)
+    assert left_out["el2n"] in figure.get_supxlabel()
+    plt.close(figure)

@@ -6,10 +6,17 @@ from prunebench.figures.names import figure_names
 FIGURE_TARGETS = [f"{FIGURES}/{name}" for name in figure_names(config)] if SCALING_TARGETS else []
 
 
+# the full-set score tables of the sweep's metrics: their models and standard errors decide which
+# estimators are too noisy to show in the benchmark figure (prunebench.metrics.reliability)
+FIGURE_SCORES = [f"{RESULTS}/scores/{m}.parquet" for m in (config.get("sweep") or {}).get("metrics") or []
+                 if m in ((config.get("metrics") or {}).get("names") or [])]
+
+
 rule figures_empirical:
     input:
         sweep=f"{RESULTS}/sweep.parquet",
         scaling=f"{RESULTS}/scaling.json",
+        scores=FIGURE_SCORES,
     output:
         [report(f"{FIGURES}/{name}", caption=f"../report/{name.removesuffix('.png')}.rst", category="Empirical figures",
                 subcategory=NAME) for name in figure_names(config)],
@@ -19,4 +26,4 @@ rule figures_empirical:
         config_hash=stage_hash(config, "figures") if FIGURE_TARGETS else "",
     shell:
         "{PY} -m prunebench figures empirical --config {CONFIG_PATH} --sweep {input.sweep} --scaling {input.scaling}"
-        " --outdir {FIGURES} > {log} 2>&1"
+        " --scores-dir {RESULTS}/scores --outdir {FIGURES} > {log} 2>&1"

@@ -15,6 +15,9 @@ def register(subparsers) -> None:
     empirical.add_argument("--config", required=True, help="scale name or YAML path")
     empirical.add_argument("--sweep", required=True, help="sweep table (results/<name>/sweep.parquet)")
     empirical.add_argument("--scaling", default=None, help="scaling summary (results/<name>/scaling.json)")
+    empirical.add_argument("--scores-dir", default=None,
+                           help="score tables of the sweep's metrics (default results/<name>/scores): estimators "
+                                "too noisy to rank (prunebench.metrics.reliability) are left out of the benchmark figure")
     empirical.add_argument("--outdir", required=True, help="output folder (figures/ at ci scale, else figures/<name>)")
     empirical.set_defaults(func=run_empirical)
 
@@ -22,7 +25,7 @@ def register(subparsers) -> None:
 def run_empirical(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from prunebench.config import load_config
+    from prunebench.config import load_config, results_dir
     from prunebench.errors import PrunebenchError
     from prunebench.figures.empirical import make_empirical_figures
     from prunebench.provenance import stage_hash
@@ -36,6 +39,26 @@ def run_empirical(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise PrunebenchError(f"scaling summary {path} not found; run `python -m prunebench scaling fit` first")
         scaling = json.loads(path.read_text())
-    for path in make_empirical_figures(config, sweep, scaling, args.outdir):
+    left_out = unreliable_metrics(sweep, Path(args.scores_dir) if args.scores_dir else results_dir(config) / "scores")
+    for reason in left_out.values():
+        print(reason)
+    for path in make_empirical_figures(config, sweep, scaling, args.outdir, left_out):
         print(path)
     return 0
+
+
+def unreliable_metrics(sweep, scores_dir) -> dict[str, str]:
+    """{metric: reason} for the sweep's metrics whose full-set score table is too noisy for figures
+    (the full-set table's models and standard errors stand for the estimator; metrics without a
+    table there, e.g. random, are kept)."""
+    from prunebench.metrics.reliability import usable_for_figures
+    from prunebench.metrics.storage import read_scores
+
+    left_out = {}
+    for metric in sorted(set(sweep["metric"])):
+        path = scores_dir / f"{metric}.parquet"
+        if path.is_file():
+            usable, reason = usable_for_figures(read_scores(path))
+            if not usable:
+                left_out[metric] = reason
+    return left_out

@@ -48,22 +48,26 @@ def primary_protocol(sweep: pd.DataFrame) -> str:
     return "fixed_epochs" if "fixed_epochs" in set(sweep["protocol"]) else sorted(set(sweep["protocol"]))[0]
 
 
-def make_empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict, outdir) -> list:
+def make_empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict, outdir,
+                           left_out: dict[str, str] | None = None) -> list:
     """Write every empirical figure of :func:`figure_names` into ``outdir``; return the paths."""
     from pathlib import Path
 
-    return [save(figure, Path(outdir) / name) for name, figure in empirical_figures(config, sweep, scaling).items()]
+    figures = empirical_figures(config, sweep, scaling, left_out)
+    return [save(figure, Path(outdir) / name) for name, figure in figures.items()]
 
 
-def empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict) -> dict:
-    """{file name: matplotlib figure} for every empirical figure of :func:`figure_names` (not saved)."""
+def empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict, left_out: dict[str, str] | None = None) -> dict:
+    """{file name: matplotlib figure} for every empirical figure of :func:`figure_names` (not saved).
+    ``left_out``: {metric: one-line reason} of estimators too noisy to show in the benchmark figure
+    (:func:`prunebench.metrics.reliability.usable_for_figures`)."""
     metric, protocol = panel_metric(config, sweep), primary_protocol(sweep)
     tag = f"{config['name']} scale, {label(protocol)}"
     makers = {
         "fig1_keep_hard_minus_easy.png": lambda: plot_hard_minus_easy(sweep, protocol, tag),
         "fig3_error_vs_pruned_size.png": lambda: plot_error_vs_pruned_size(sweep, scaling, protocol, metric, tag),
         "fig3_pareto_frontier.png": lambda: plot_frontier(sweep, scaling, protocol, metric, tag),
-        "fig5_metric_benchmark.png": lambda: plot_metric_benchmark(sweep, protocol, tag),
+        "fig5_metric_benchmark.png": lambda: plot_metric_benchmark(sweep, protocol, tag, left_out=left_out),
         "scaling_fits.png": lambda: plot_scaling_fits(sweep, scaling, protocol, metric, tag),
         "fixed_compute_vs_fixed_epochs.png": lambda: plot_protocols(sweep, tag=config["name"]),
     }
@@ -195,11 +199,15 @@ def plot_frontier(sweep, scaling, protocol: str, metric: str, tag: str):
 # Fig. 5: metric benchmark, fits, protocols
 # ----------------------------------------------------------------------------------------------
 
-def plot_metric_benchmark(sweep: pd.DataFrame, protocol: str, tag: str, initial_size: int | None = None):
+def plot_metric_benchmark(sweep: pd.DataFrame, protocol: str, tag: str, initial_size: int | None = None,
+                          left_out: dict[str, str] | None = None):
     """Accuracy vs fraction kept at the largest N, ± standard error: every metric (keep hard |
-    keep easy, shared axes) vs random."""
+    keep easy, shared axes) vs random. Metrics in ``left_out`` are not drawn; one line under the
+    panels says why for each."""
+    left_out = left_out or {}
     initial_size = initial_size or int(sweep["initial_size"].max())
-    runs = sweep[(sweep["initial_size"] == initial_size) & ((sweep["protocol"] == protocol) | (sweep["metric"] == "none"))]
+    runs = sweep[(sweep["initial_size"] == initial_size) & ((sweep["protocol"] == protocol) | (sweep["metric"] == "none"))
+                 & ~sweep["metric"].isin(list(left_out))]
     means = with_standard_errors(runs)
     base = means[means["metric"] == "none"]
     colors = metric_colors(means["metric"].unique())
@@ -219,6 +227,8 @@ def plot_metric_benchmark(sweep: pd.DataFrame, protocol: str, tag: str, initial_
     axes[0].legend(fontsize=7)
     suptitle(fig, f"Pruning metrics vs random at N = {initial_size} ({tag}; {DIRECTION_NOTE})\n"
                   f"{error_bar_note(means)}", fontsize=8)
+    if left_out:
+        fig.supxlabel("\n".join(left_out[m] for m in sorted(left_out)), fontsize=6, ha="left", x=0.01)
     return fig
 
 
