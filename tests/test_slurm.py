@@ -57,7 +57,8 @@ def parse_resource_value(text: str):
 
 @functools.cache
 def dry_run_plan(profile: str, config: str) -> dict[str, list[dict]]:
-    """Jobs of ``snakemake -n --profile <profile>`` per rule: threads, resources and shell command.
+    """Jobs of ``snakemake -n --forceall --profile <profile>`` per rule: threads, resources and shell
+    command (``--forceall``: the whole workflow, whatever outputs this checkout already has).
 
     The imagenet scale refuses to plan without its SSL encoder weights: a placeholder file stands in
     (only planned, never loaded)."""
@@ -65,7 +66,7 @@ def dry_run_plan(profile: str, config: str) -> dict[str, list[dict]]:
     placeholder.write_bytes(b"placeholder")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PRUNEBENCH_SSL_CHECKPOINT": str(placeholder)}
     completed = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--profile", profile, "--configfile", config],
+        [sys.executable, "-m", "snakemake", "-n", "--forceall", "--profile", profile, "--configfile", config],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
