@@ -162,7 +162,7 @@ def test_aggregate_is_order_free_and_resumable(runs, score_path, tmp_path):
         sweep_table(runs["paths"])
     redo = run_point(CONFIG, SweepPoint("fixed_epochs", 200, "el2n", "hard", 0.5, 0), score_path=score_path, threads=1)
     write_row(redo, lost)
-    timing = ["wall_time_s", "train_wall_time_s", "checksum"]  # the row checksum covers the timings
+    timing = ["wall_time_s", "train_wall_time_s", "total_wall_time_s", "checksum"]  # the checksum covers the timings
     assert sweep_table(runs["paths"]).drop(columns=timing).equals(table.drop(columns=timing))
     parquet = write_sweep_table(table, tmp_path / "sweep.parquet", tmp_path / "sweep.csv")
     assert pd.read_parquet(parquet).equals(table)

@@ -15,7 +15,7 @@ from prunebench.errors import PrunebenchError
 from prunebench.sweep import SweepPoint, baseline_point, plan_points
 from prunebench.sweep.shard import chunk_plan, parse_shard_spec, point_of_run_file, run_shard, shard_of_plan
 
-TIMING_KEYS = {"wall_time_s", "train_wall_time_s", "checksum"}  # seconds differ between any two runs
+TIMING_KEYS = {"wall_time_s", "train_wall_time_s", "total_wall_time_s", "checksum"}  # seconds differ between any two runs
 POINTS = [baseline_point(200, 0), SweepPoint("fixed_epochs", 200, "random", "random", 0.5, 0),
           SweepPoint("fixed_compute", 200, "random", "random", 0.5, 0)]
 

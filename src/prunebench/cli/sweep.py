@@ -1,4 +1,4 @@
-"""``python -m prunebench sweep {plan,scores,point,shard,aggregate}``: the training sweep over N × f × metric × keep × seed."""
+"""``python -m prunebench sweep {plan,protocols,scores,point,shard,aggregate}``: the training sweep over N × f × metric × keep × seed."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def register(subparsers) -> None:
                                    description=f"The pruning sweep. {CONVENTION}.")
     commands = parser.add_subparsers(dest="sweep_command", metavar="SUBCOMMAND", required=True)
     _register_plan(commands)
+    _register_protocols(commands)
     _register_scores(commands)
     _register_point(commands)
     _register_shard(commands)
@@ -28,16 +29,24 @@ def _register_plan(commands) -> None:
     parser.set_defaults(func=run_plan)
 
 
+def _register_protocols(commands) -> None:
+    parser = commands.add_parser("protocols", help="list the registered sweep protocols (what each trains on, its budget)")
+    parser.set_defaults(func=run_protocols)
+
+
 def _register_point(commands) -> None:
     parser = commands.add_parser("point", help="train and evaluate one sweep point, write its row",
                                  description=f"One sweep point. {CONVENTION}.")
     parser.add_argument("--config", required=True, help="scale name or YAML path")
-    parser.add_argument("--protocol", choices=("fixed_epochs", "fixed_compute"), default="fixed_epochs",
-                        help="fixed_epochs: the recipe's epochs; fixed_compute: the f=1 run's optimizer steps")
+    from prunebench.sweep.protocols import keep_labels, list_protocols
+
+    parser.add_argument("--protocol", choices=list_protocols(), default="fixed_epochs",
+                        help="a registered protocol (`sweep protocols` lists them with their budgets)")
     parser.add_argument("--size", type=int, required=True, help="initial dataset size N (class-balanced subsample)")
     parser.add_argument("--metric", required=True, help="metric name; 'none' for the f=1 baseline")
-    parser.add_argument("--keep", required=True, choices=("easy", "hard", "ccs", "random", "all"),
-                        help="easy/hard (ccs under selection rule ccs, random for metric random, all for the baseline)")
+    parser.add_argument("--keep", required=True, choices=keep_labels(),
+                        help="easy/hard (ccs under selection rule ccs, random for metric random, all for the baseline; "
+                             "a baseline protocol's own labels, see `sweep protocols`)")
     parser.add_argument("--fraction-kept", type=float, required=True, help="f in (0, 1]; 1 only for the baseline")
     parser.add_argument("--seed", type=int, default=0, help="replicate index (seeds are derived from the config's)")
     parser.add_argument("--scores", default=None, help="score table (default results/<name>/scores/<metric>.parquet)")
@@ -102,6 +111,18 @@ def run_plan(args: argparse.Namespace) -> int:
     for p in points:
         print(f"{p.protocol}\t{p.initial_size}\t{p.metric}\t{p.keep}\t{format_fraction(p.fraction_kept)}\t{p.seed}")
     log.info("%d points (%s)", len(points), CONVENTION)
+    return 0
+
+
+def run_protocols(args: argparse.Namespace) -> int:
+    from prunebench.sweep.protocols import get_protocol, list_protocols
+
+    print("protocol\ttrains_on\tlabels (metric/keep)\tfractions\tbudget")
+    for name in list_protocols():
+        protocol = get_protocol(name)
+        labels = ", ".join(f"{m}/{k}" for m, k in protocol.labels) or "the sweep's strategies"
+        print(f"{name}\t{protocol.trains_on}\t{labels}\t{'f < 1' if protocol.per_fraction else 'f = 1'}\t"
+              f"{protocol.budget}")
     return 0
 
 

@@ -2,6 +2,11 @@
 
 One row per run; coordinates first, then results, then provenance. Rows are sorted by their
 coordinates, so the table does not depend on the order the runs finished in.
+
+Cost columns (docs/protocol.md, "Cost columns"): ``train_steps``, ``train_wall_time_s``, the
+scoring cost ``score_probe_steps``/``score_wall_time_s`` and their sums ``total_steps`` (=
+``steps_with_scoring``) and ``total_wall_time_s``. Run files written before the totals existed get
+them computed here from their parts (:func:`with_cost_totals`), so every row of a table has them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ COORDINATES = ["scale", "protocol", "initial_size", "fraction_kept", "prune_rati
 RESULTS = ["test_accuracy", "test_error", "n_test", "train_steps", "epochs", "recipe_epochs", "batch_size",
            "wall_time_s", "train_wall_time_s"]
 SORT_KEYS = ["protocol", "metric", "keep", "initial_size", "fraction_kept", "seed"]
+COST_TOTALS = {"total_steps": ("train_steps", "score_probe_steps"),
+               "total_wall_time_s": ("train_wall_time_s", "score_wall_time_s")}
 
 
 def collect_runs(paths) -> list[Path]:
@@ -54,9 +61,22 @@ def sweep_table(paths, expected_hash: str | None = None) -> pd.DataFrame:
     duplicated = table.duplicated(subset=SORT_KEYS, keep=False)
     if duplicated.any():
         raise PrunebenchError(f"{int(duplicated.sum())} run files share coordinates {SORT_KEYS}; remove the stale ones")
-    table = table.sort_values(SORT_KEYS, kind="mergesort").reset_index(drop=True)
+    table = with_cost_totals(table.sort_values(SORT_KEYS, kind="mergesort").reset_index(drop=True))
     ordered = [c for c in COORDINATES + RESULTS if c in table.columns]
     return table[ordered + [c for c in table.columns if c not in ordered]]
+
+
+def with_cost_totals(table: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``total_steps``/``total_wall_time_s`` (training + scoring) where a row lacks them and has
+    both parts; a table without the parts is returned as it is."""
+    for total, parts in COST_TOTALS.items():
+        if not all(part in table.columns for part in parts):
+            continue
+        computed = table[parts[0]] + table[parts[1]]
+        table[total] = computed if total not in table.columns else table[total].fillna(computed)
+        if total == "total_steps" and table[total].notna().all():
+            table[total] = table[total].astype("int64")
+    return table
 
 
 def write_sweep_table(table: pd.DataFrame, parquet_path: str | os.PathLike, csv_path=None) -> Path:

@@ -11,6 +11,13 @@ A point is (protocol, initial size N, metric, keep, fraction kept f, seed). The 
   difficulty levels to keep by itself, so keep-easy and keep-hard would be two draws of one rule).
   ``fixed_compute`` is run for ``sweep.fixed_compute_metrics`` only (all metrics when null); an
   item is a metric (every keep mode) or ``metric/keep``.
+* protocols are registered in :mod:`prunebench.sweep.protocols`; the baselines there (rs2,
+  compressed_schedule, infobatch) have their own run-file (metric, keep) labels;
+* the protocols planned are ``sweep.protocols`` (over the whole grid) and the keys of
+  ``sweep.protocol_cells`` (only at the cells listed there: ``sizes``, ``strategies``, ``fractions``,
+  ``seeds``, each a subset of the sweep's; a protocol in both runs only at its cells). Points of
+  the protocols of ``protocol_cells`` come after all others, so an added entry leaves the order
+  (and the shards) of the existing points unchanged.
 
 Run files: ``results/<name>/runs/<protocol>/N<N>/<metric>/<keep>/f<f>/seed<seed>.json``.
 Score tables a point reads (:func:`score_table_path`, ``sweep.score_source``):
@@ -23,7 +30,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-PROTOCOLS = ("fixed_epochs", "fixed_compute")
+from prunebench.sweep.protocols import get_protocol, list_protocols
+
+PROTOCOLS = tuple(list_protocols())  # the registry's names (prunebench.sweep.protocols)
+CELL_KEYS = ("sizes", "strategies", "fractions", "seeds")
 BASELINE_METRIC, BASELINE_KEEP, RANDOM_METRIC = "none", "all", "random"
 CCS_KEEP = "ccs"  # = prunebench.selection.CCS_KEEP (not imported: the rule files read this module at parse time)
 SCORE_SOURCES = ("initial_subset", "full")
@@ -35,6 +45,7 @@ DEFAULTS = {
     "seeds": [0],
     "protocols": ["fixed_epochs"],
     "fixed_compute_metrics": None,
+    "protocol_cells": {},
     "test_size": None,
     "class_balance": None,
     "selection_rule": None,
@@ -103,7 +114,7 @@ def keep_modes(metric: str, keep: list[str], rule: str = "topk") -> list[str]:
 
 def score_table_path(results: str | Path, point: "SweepPoint", score_source: str) -> Path | None:
     """The score table ``point`` selects with (None for the baseline and the random metric)."""
-    if point.is_baseline or point.metric == RANDOM_METRIC:
+    if point.is_baseline or point.metric == RANDOM_METRIC or get_protocol(point.protocol).trains_on != "kept":
         return None
     if score_source not in SCORE_SOURCES:
         from prunebench.errors import PrunebenchError
@@ -118,23 +129,81 @@ def plan_points(config: dict) -> list[SweepPoint]:
     """Every point of the config's sweep, baselines first, in a stable order."""
     settings = sweep_settings(config)
     check_metrics(config)
-    rule = sweep_rule(config)
     points = [baseline_point(n, seed) for n in settings["sizes"] for seed in settings["seeds"]]
-    pruned_fractions = [float(f) for f in settings["fractions_kept"] if float(f) < 1.0]
-    for protocol in settings["protocols"]:
-        for metric in settings["metrics"]:
-            for keep in keep_modes(metric, settings["keep"], rule):
-                if not _in_protocol(settings, protocol, metric, keep):
-                    continue
-                points += [SweepPoint(protocol, int(n), metric, keep, f, int(s))
-                           for n in settings["sizes"] for f in pruned_fractions for s in settings["seeds"]]
+    for name in planned_protocols(config):
+        points += protocol_points(config, name)
     return points
 
 
-def _in_protocol(settings: dict, protocol: str, metric: str, keep: str) -> bool:
-    """fixed_compute runs only the strategies named in ``fixed_compute_metrics`` (metric or metric/keep)."""
-    chosen = settings["fixed_compute_metrics"]
-    return protocol != "fixed_compute" or chosen is None or metric in chosen or f"{metric}/{keep}" in chosen
+def planned_protocols(config: dict) -> list[str]:
+    """``sweep.protocols``, then the ``sweep.protocol_cells`` keys not among them (each one registered)."""
+    settings = sweep_settings(config)
+    names = list(settings["protocols"]) + [p for p in (settings["protocol_cells"] or {}) if p not in settings["protocols"]]
+    for name in names:
+        get_protocol(name)
+    return names
+
+
+def static_strategies(config: dict) -> list[tuple[str, str]]:
+    """The sweep's own (metric, keep) strategies: ``sweep.metrics`` x their keep modes."""
+    settings, rule = sweep_settings(config), sweep_rule(config)
+    return [(metric, keep) for metric in settings["metrics"] for keep in keep_modes(metric, settings["keep"], rule)]
+
+
+def protocol_points(config: dict, name: str) -> list[SweepPoint]:
+    """The points of one protocol: its strategies x sizes x fractions x seeds, limited to its cells."""
+    settings, protocol = sweep_settings(config), get_protocol(name)
+    cells = protocol_cells(config, name)
+    fractions = [float(f) for f in settings["fractions_kept"] if float(f) < 1.0] if protocol.per_fraction else [1.0]
+    return [SweepPoint(name, int(n), metric, keep, f, int(s))
+            for metric, keep in protocol.strategies(settings, static_strategies(config))
+            if _chosen(cells["strategies"], metric, keep)
+            for n in cells["sizes"] for f in fractions if cells["fractions"] is None or f in cells["fractions"]
+            for s in cells["seeds"]]
+
+
+def protocol_cells(config: dict, name: str) -> dict:
+    """Where protocol ``name`` runs: its ``sweep.protocol_cells`` entry over the sweep's own grid
+    (absent keys: the whole grid; ``strategies``/``fractions`` None = all), each checked to be a
+    subset of the sweep's, else one error line."""
+    from prunebench.errors import PrunebenchError
+
+    settings = sweep_settings(config)
+    entry = dict((settings["protocol_cells"] or {}).get(name) or {})
+    unknown = sorted(set(entry) - set(CELL_KEYS))
+    if unknown:
+        raise PrunebenchError(f"sweep.protocol_cells.{name}: unknown key(s) {', '.join(unknown)}; use {', '.join(CELL_KEYS)}")
+    cells = {"sizes": [int(n) for n in entry.get("sizes", settings["sizes"])],
+             "seeds": [int(s) for s in entry.get("seeds", settings["seeds"])],
+             "fractions": None if entry.get("fractions") is None else [float(f) for f in entry["fractions"]],
+             "strategies": entry.get("strategies")}
+    _check_subset(name, "sizes", cells["sizes"], [int(n) for n in settings["sizes"]])
+    _check_subset(name, "seeds", cells["seeds"], [int(s) for s in settings["seeds"]])
+    if cells["fractions"] is not None:
+        allowed = [float(f) for f in settings["fractions_kept"] if float(f) < 1.0] if get_protocol(name).per_fraction \
+            else [1.0]
+        _check_subset(name, "fractions", cells["fractions"], allowed)
+    if cells["strategies"] is not None:
+        offered = get_protocol(name).strategies(settings, static_strategies(config))
+        missing = [item for item in cells["strategies"] if not any(_chosen([item], m, k) for m, k in offered)]
+        if missing:
+            raise PrunebenchError(f"sweep.protocol_cells.{name}.strategies {missing} are not strategies of {name} here; "
+                                  f"use metric or metric/keep among {[f'{m}/{k}' for m, k in offered]}")
+    return cells
+
+
+def _check_subset(name: str, key: str, chosen: list, allowed: list) -> None:
+    from prunebench.errors import PrunebenchError
+
+    extra = [value for value in chosen if value not in allowed]
+    if extra:
+        raise PrunebenchError(f"sweep.protocol_cells.{name}.{key} {extra} are not in the sweep's grid {allowed}; "
+                              f"a protocol's cells are a subset of the sweep's")
+
+
+def _chosen(items, metric: str, keep: str) -> bool:
+    """True when ``items`` (None = all) names the metric or ``metric/keep``."""
+    return items is None or metric in items or f"{metric}/{keep}" in items
 
 
 def check_metrics(config: dict) -> None:
@@ -152,7 +221,7 @@ def check_point_rule(config: dict, point: SweepPoint) -> None:
     """A metric point's keep mode must fit the sweep's rule: ``ccs`` under rule ccs, easy/hard under topk."""
     from prunebench.errors import PrunebenchError
 
-    if point.is_baseline or point.metric == RANDOM_METRIC:
+    if point.is_baseline or point.metric == RANDOM_METRIC or get_protocol(point.protocol).labels:
         return
     rule = sweep_rule(config)
     if (point.keep == CCS_KEEP) != (rule == "ccs"):
@@ -162,19 +231,41 @@ def check_point_rule(config: dict, point: SweepPoint) -> None:
 
 def parse_point(protocol: str, initial_size, metric: str, keep: str, fraction_kept, seed) -> SweepPoint:
     """A point from CLI/wildcard strings, checked for consistency."""
+    point = SweepPoint(get_protocol(protocol).name, int(initial_size), metric, keep, float(fraction_kept), int(seed))
+    if get_protocol(protocol).labels:
+        _check_labelled_point(point)
+    else:
+        _check_static_point(point)
+    return point
+
+
+def _check_static_point(point: SweepPoint) -> None:
+    """The sweep's own strategies: f = 1 only for the shared baseline, random/ccs keep rules."""
     from prunebench.errors import PrunebenchError
 
-    if protocol not in PROTOCOLS:
-        raise PrunebenchError(f"unknown protocol '{protocol}'; use one of: {', '.join(PROTOCOLS)}")
-    point = SweepPoint(protocol, int(initial_size), metric, keep, float(fraction_kept), int(seed))
+    metric, keep, protocol = point.metric, point.keep, point.protocol
     if point.is_baseline != (point.fraction_kept == 1.0) or point.is_baseline != (keep == BASELINE_KEEP):
         raise PrunebenchError(
             f"f=1 runs are the shared baseline (metric '{BASELINE_METRIC}', keep '{BASELINE_KEEP}'), and only they; "
-            f"got metric={metric} keep={keep} f={format_fraction(fraction_kept)}")
+            f"got metric={metric} keep={keep} f={format_fraction(point.fraction_kept)}")
     if (metric == RANDOM_METRIC) != (keep == RANDOM_METRIC):
         raise PrunebenchError(f"the random metric has the single keep mode 'random' (got metric={metric}, keep={keep})")
     if keep == CCS_KEEP and metric in (RANDOM_METRIC, BASELINE_METRIC):
         raise PrunebenchError(f"keep '{CCS_KEEP}' is the selection rule ccs on a metric's scores (got metric={metric})")
     if point.is_baseline and protocol != "fixed_epochs":
         raise PrunebenchError("the f=1 baseline is run once, under protocol fixed_epochs (it is the same run for both)")
-    return point
+    if keep not in ("easy", "hard", CCS_KEEP, RANDOM_METRIC, BASELINE_KEEP):
+        raise PrunebenchError(f"keep '{keep}' is not a keep mode of protocol {protocol}; use easy, hard, ccs or random")
+
+
+def _check_labelled_point(point: SweepPoint) -> None:
+    """A baseline protocol's point: one of its (metric, keep) labels, f < 1 or (per_fraction False) f = 1."""
+    from prunebench.errors import PrunebenchError
+
+    protocol = get_protocol(point.protocol)
+    if (point.metric, point.keep) not in protocol.labels:
+        raise PrunebenchError(f"protocol {protocol.name} has the run-file labels "
+                              f"{[f'{m}/{k}' for m, k in protocol.labels]} (got {point.metric}/{point.keep})")
+    if protocol.per_fraction == (point.fraction_kept == 1.0) or not 0.0 < point.fraction_kept <= 1.0:
+        wanted = "a fraction kept f < 1" if protocol.per_fraction else "f = 1 (it does not depend on f)"
+        raise PrunebenchError(f"protocol {protocol.name} runs at {wanted}; got f={format_fraction(point.fraction_kept)}")

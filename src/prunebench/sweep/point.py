@@ -16,6 +16,9 @@
    numbers make the comparisons between metrics less noisy).
    ``fixed_epochs``: the recipe's epochs on the n_kept examples (fewer steps when f < 1).
    ``fixed_compute``: exactly the optimizer steps of the f = 1 run at the same N and seed.
+   Every protocol (:mod:`prunebench.sweep.protocols`) says what it trains on (the kept examples or
+   all N), its recipe changes and its step budget; the baselines rs2, compressed_schedule and
+   infobatch train on all N and read no score table.
 5. Test accuracy on the configured test set; error = 1 − accuracy.
 """
 
@@ -38,6 +41,7 @@ from prunebench.provenance import atomic_write, code_version, config_hash, envir
 from prunebench.seeding import derive_seed
 from prunebench.sweep.plan import (RANDOM_METRIC, SweepPoint, check_point_rule, format_fraction,
                                    score_table_path, sweep_settings)
+from prunebench.sweep.protocols import get_protocol
 
 log = logging.getLogger(__name__)
 DIRECTION = "higher=harder"
@@ -149,15 +153,23 @@ def resolve_device(config: dict, device: str | None = None) -> str:
 
 
 def fixed_compute_steps(point: SweepPoint, baseline_row: dict | None) -> int | None:
-    """Optimizer steps for the point: None (recipe epochs) or the f = 1 run's steps."""
-    if point.protocol != "fixed_compute":
-        return None
-    if baseline_row is None:
-        raise PrunebenchError(f"fixed_compute needs the f=1 run at N={point.initial_size}, seed={point.seed}; "
-                              "pass --baseline <its run file> (the workflow does this)")
-    if int(baseline_row["initial_size"]) != point.initial_size or int(baseline_row["seed"]) != point.seed:
-        raise PrunebenchError("the --baseline run file is for another N or seed")
-    return int(baseline_row["train_steps"])
+    """Optimizer steps for a static-protocol point: None (recipe epochs) or the f = 1 run's steps."""
+    return get_protocol(point.protocol).steps({}, point, baseline_row) if point.protocol == "fixed_compute" else None
+
+
+def protocol_budget(config: dict, point: SweepPoint, baseline_row: dict | None) -> tuple[dict, int | None, dict]:
+    """(the config the point trains with, its explicit optimizer steps or None, the recipe changes).
+
+    The protocol's recipe changes go into a copy's ``sweep.train``; a protocol without changes
+    trains with ``config`` itself (the fixed_epochs/fixed_compute points are unchanged)."""
+    protocol, recipe = get_protocol(point.protocol), train_recipe(config)
+    steps = protocol.steps(recipe, point, baseline_row)
+    changed = protocol.recipe(recipe, point)
+    if changed == recipe:
+        return config, steps, {}
+    overrides = {key: value for key, value in changed.items() if recipe.get(key) != value}
+    sweep = {**(config.get("sweep") or {}), "train": {**(sweep_settings(config)["train"] or {}), **overrides}}
+    return {**config, "sweep": sweep}, steps, overrides
 
 
 @dataclass
@@ -177,6 +189,9 @@ def prune_for_point(config: dict, point: SweepPoint, train_set, seeds: dict, sco
     """Subsample N examples, read their scores (restricted to the subset), select round(f·N) of them."""
     positions = initial_positions(train_set.labels, point, seeds)
     check_point_rule(config, point)
+    if get_protocol(point.protocol).trains_on == "initial":  # a baseline protocol: all N, no scores
+        initial = train_set.subset(positions)
+        return PrunedSet(initial, np.arange(len(positions)), {})
     score_path = score_path or score_table_path(results_dir(config), point, sweep_settings(config)["score_source"])
     scores, provenance = (None, {}) if point.is_baseline else \
         subset_scores(point, train_set.ids, positions, seeds, score_path, score_hash(config, point.metric),
@@ -213,17 +228,33 @@ def run_point(config: dict, point: SweepPoint, *, score_path=None, baseline_row:
     threads = int(threads or sweep_settings(config)["threads"])
     torch.set_num_threads(threads)
     seeds = point_seeds(config, point)
-    steps = fixed_compute_steps(point, baseline_row)
+    train_config, steps, overrides = protocol_budget(config, point, baseline_row)
     inputs = inputs or point_inputs(config, device)
     selection = prune_for_point(config, point, inputs.train_set, seeds, score_path)
     pruned, test_set, device = selection.pruned, inputs.test_set, inputs.device
-    result, recipe = _train(config, pruned, test_set, seed=seeds["train_seed"], device=device, steps=steps,
+    result, recipe = _train(train_config, pruned, test_set, seed=seeds["train_seed"], device=device, steps=steps,
                             threads=threads)
     row = _row(config, point, seeds, pruned, test_set, result, recipe, selection.score_provenance, device, threads,
                time.perf_counter() - started)
     row["kept_ids_hash"] = config_hash(sorted(int(i) for i in pruned.ids))
-    row["steps_with_scoring"] = row["train_steps"] + row["score_probe_steps"]
+    row.update(protocol_fields(point, len(pruned), overrides))
+    row.update(cost_fields(row))
     return row
+
+
+def protocol_fields(point: SweepPoint, n_train: int, overrides: dict) -> dict:
+    """What the protocol did: examples per epoch, and its recipe changes (JSON, ``{}`` for none)."""
+    return {"examples_per_epoch": int(get_protocol(point.protocol).examples_per_epoch(point, n_train)),
+            "protocol_recipe": json.dumps(overrides, sort_keys=True)}
+
+
+def cost_fields(row: dict) -> dict:
+    """Training plus scoring cost of the point (docs/protocol.md, "Cost columns"):
+    ``steps_with_scoring`` = ``total_steps`` = train_steps + score_probe_steps, and
+    ``total_wall_time_s`` = train_wall_time_s + score_wall_time_s."""
+    steps = int(row["train_steps"]) + int(row["score_probe_steps"])
+    return {"steps_with_scoring": steps, "total_steps": steps,
+            "total_wall_time_s": float(row["train_wall_time_s"]) + float(row["score_wall_time_s"])}
 
 
 def _train(config: dict, pruned, test_set, *, seed: int, device: str, steps: int | None, threads: int):
@@ -248,7 +279,7 @@ def score_cost(config: dict, point: SweepPoint, provenance: dict) -> dict:
     metric's own work). A ``full`` table is one cost shared by every point of the sweep; an
     ``initial_subset`` table by the points of one (N, seed). Both 0 without a table.
     """
-    if point.is_baseline or point.metric == RANDOM_METRIC:
+    if point.is_baseline or point.metric == RANDOM_METRIC or get_protocol(point.protocol).trains_on != "kept":
         return {"score_source": "none", "score_probe_epochs": 0.0, "score_probe_steps": 0, "score_wall_time_s": 0.0}
     from prunebench.training import TrainConfig
 

@@ -13,8 +13,9 @@ Shards: ``--shard i/k`` is the i-th (0-based) of k contiguous chunks of ``plan_p
 (``len(points)`` split as evenly as :func:`numpy.array_split` does); ``--points`` names run files.
 Within a shard the f = 1 baselines run first, because a ``fixed_compute`` point trains for the
 baseline's optimizer steps (it reads the baseline's run file, as ``sweep point --baseline`` does);
-a ``fixed_compute`` point whose baseline is neither in the shard nor already written is refused
-before anything trains.
+a point of a protocol that needs the baseline (``fixed_compute``) whose baseline is neither in the
+shard nor already written is refused before anything trains. The run-file pattern comes from the
+protocol registry (:func:`prunebench.sweep.protocols.wildcard_constraints`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ import numpy as np
 from prunebench.errors import PrunebenchError
 from prunebench.sweep.plan import SweepPoint, parse_point, plan_points
 from prunebench.sweep.point import point_config_hash, point_inputs, read_row, run_point, write_row
+from prunebench.sweep.protocols import get_protocol, wildcard_constraints
 
 log = logging.getLogger(__name__)
-RUN_FILE = re.compile(r"(?P<protocol>[a-z_]+)/N(?P<n>\d+)/(?P<metric>[a-z0-9-]+)/(?P<keep>[a-z]+)/"
-                      r"f(?P<f>[0-9.]+)/seed(?P<seed>\d+)\.json$")
+_WILDCARDS = wildcard_constraints()  # from the protocol registry
+RUN_FILE = re.compile(rf"(?<![A-Za-z0-9_])(?P<protocol>{_WILDCARDS['protocol']})/N(?P<n>\d+)/(?P<metric>[a-z0-9-]+)/"
+                      rf"(?P<keep>{_WILDCARDS['keep']})/f(?P<f>[0-9.]+)/seed(?P<seed>\d+)\.json$")
 SHARD_SPEC = re.compile(r"^(\d+)/(\d+)$")
 
 
@@ -112,10 +115,10 @@ def check_baselines(config: dict, jobs: list[tuple[SweepPoint, Path]], threads: 
     in_shard = {Path(path) for _, path in jobs}
     for point, path in jobs:
         baseline_path = runs_root(path, point) / point.baseline().relative_path()
-        if point.protocol != "fixed_compute" or baseline_path in in_shard:
+        if not get_protocol(point.protocol).needs_baseline or baseline_path in in_shard:
             continue
         if valid_row(config, point.baseline(), baseline_path, threads) is None:
-            raise PrunebenchError(f"{point.relative_path()} (fixed_compute) needs its f=1 run {baseline_path}, which "
+            raise PrunebenchError(f"{point.relative_path()} ({point.protocol}) needs its f=1 run {baseline_path}, which "
                                   "is neither in this shard nor written; run the baseline's shard first or add it")
 
 
@@ -135,7 +138,7 @@ def run_shard(config: dict, jobs: list[tuple[SweepPoint, Path]], *, device: str 
     for point, path in pending:
         started = time.perf_counter()
         baseline = read_row(runs_root(path, point) / point.baseline().relative_path()) \
-            if point.protocol == "fixed_compute" else None
+            if get_protocol(point.protocol).needs_baseline else None
         row = run_point(config, point, baseline_row=baseline, threads=threads, inputs=inputs)
         write_row(row, path)
         report.trained.append(path)

@@ -111,19 +111,33 @@ class Lookahead(_CheckedSection):
 
 @dataclass(frozen=True)
 class DynamicPruning(_CheckedSection):
-    """InfoBatch-style dynamic pruning (see :mod:`prunebench.training.dynamic`; ``ratio: 0`` = off)."""
+    """Per-epoch example selection (``ratio: 0`` = off): InfoBatch (:mod:`prunebench.training.dynamic`,
+    the default ``rule``) or another registered sampler, e.g. RS2 (:mod:`prunebench.training.samplers`)."""
 
-    ratio: float = 0.0  # fraction of the well-learned pool skipped per pruning epoch (InfoBatch: 0.5)
+    ratio: float = 0.0  # InfoBatch: fraction of the well-learned pool skipped per pruning epoch (0.5); RS2: of all N
     pool_rule: str = "mean"  # mean: pool = loss below the mean (InfoBatch); quantile: the `pool` lowest fraction
     pool: float = 0.6  # quantile rule only: the lowest-loss fraction of examples that forms the pool
     anneal: float = 0.875  # epochs from floor(anneal * epochs) on train on every example (InfoBatch's delta)
+    rule: str = "infobatch"  # the sampler: infobatch, rs2 (w/o replacement), rs2-with-replacement
 
     SECTION = "probe.dynamic_pruning"
-    RULE = "0 <= ratio < 1, pool_rule mean or quantile, 0 <= pool <= 1 and 0 <= anneal <= 1"
+    RULE = "0 <= ratio < 1, pool_rule mean or quantile, 0 <= pool <= 1, 0 <= anneal <= 1 and a registered rule"
+    OMITTED_AT_DEFAULT = ("rule",)  # added after runs were fingerprinted: left out of to_dict at its default
 
     def valid(self) -> bool:
+        from prunebench.training.samplers import list_samplers
+
         return (0 <= self.ratio < 1 and self.pool_rule in ("mean", "quantile") and 0 <= self.pool <= 1
-                and 0 <= self.anneal <= 1)
+                and 0 <= self.anneal <= 1 and self.rule in list_samplers())
+
+    def to_dict(self) -> dict:
+        """The fields, without those of ``OMITTED_AT_DEFAULT`` left at their defaults (so the
+        fingerprint of every run made before they existed is unchanged)."""
+        values = dataclasses.asdict(self)
+        for name in self.OMITTED_AT_DEFAULT:
+            if values[name] == DynamicPruning.__dataclass_fields__[name].default:
+                del values[name]
+        return values
 
 
 @dataclass(frozen=True)
@@ -203,7 +217,7 @@ class TrainConfig:
         return config
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "dynamic_pruning": self.dynamic_pruning.to_dict()}
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed (e.g. ``epochs`` for a short probe)."""

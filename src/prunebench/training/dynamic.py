@@ -29,6 +29,9 @@ optimizer steps advances the clock by K / L (:func:`clock_stride`). An epoch the
 same part of every schedule as without pruning; the run ends when the clock reaches the plan,
 i.e. after ``epochs`` epochs, having taken fewer optimizer steps. With an explicit ``steps``
 budget (the fixed-compute protocol) the clock is the optimizer step.
+
+Other rules (``dynamic_pruning.rule``, e.g. RS2) are samplers of :mod:`prunebench.training.samplers`;
+the functions below dispatch on the rule, InfoBatch being the sampler registered here.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import torch
 from prunebench.seeding import derive_seed
 from prunebench.training.config import DynamicPruning, TrainConfig
 from prunebench.training.lookahead import lookahead_active, lookahead_decay, lookahead_update
+from prunebench.training.samplers import EpochSampler, get_sampler, register_sampler, steps_of_sizes
 
 POOL_RULES = ("mean", "quantile")
 
@@ -50,13 +54,15 @@ def last_pruning_epoch(cfg: DynamicPruning, epochs: float) -> int:
 
 
 def pruning_epoch(cfg: DynamicPruning, epoch: int, epochs: float) -> bool:
-    """True if ``epoch`` skips part of the well-learned pool (not the first, not the annealing tail)."""
-    return cfg.ratio > 0 and 1 <= epoch < last_pruning_epoch(cfg, epochs)
+    """True if the rule's sampler selects the examples of ``epoch`` (InfoBatch: not the first, not
+    the annealing tail; RS2: every epoch)."""
+    return get_sampler(cfg.rule).prunes(cfg, epoch, epochs)
 
 
 def clocked(cfg: TrainConfig, steps_override) -> bool:
-    """True when the schedules follow the schedule clock (mean pool, no explicit step budget)."""
-    return bool(cfg.dynamic_pruning.ratio) and cfg.dynamic_pruning.pool_rule == "mean" and steps_override is None
+    """True when the schedules follow the schedule clock (epoch lengths not known in advance, e.g.
+    InfoBatch's mean pool, and no explicit step budget)."""
+    return bool(cfg.dynamic_pruning.ratio) and not planned_by_epoch_steps(cfg) and steps_override is None
 
 
 def clock_stride(cfg: TrainConfig, num_examples: int, epoch_examples: int, clock_on: bool) -> float:
@@ -72,21 +78,19 @@ def dropped_count(cfg: DynamicPruning, num_examples: int) -> int:
 
 
 def epoch_steps(cfg: TrainConfig, num_examples: int) -> list[float]:
-    """Quantile pool: optimizer steps of each epoch of the run (the last one fractional for
-    fractional ``epochs``)."""
-    count = math.ceil(cfg.epochs)
-    steps = []
-    for epoch in range(count):
-        size = num_examples - (dropped_count(cfg.dynamic_pruning, num_examples)
-                               if pruning_epoch(cfg.dynamic_pruning, epoch, cfg.epochs) else 0)
-        steps.append(float(math.ceil(size / cfg.batch_size)))
-    steps[-1] *= cfg.epochs - (count - 1)
-    return steps
+    """Epoch lengths known in advance (quantile pool, RS2): optimizer steps of each epoch of the
+    run (the last one fractional for fractional ``epochs``)."""
+    sampler = get_sampler(cfg.dynamic_pruning.rule)
+    sizes = [sampler.epoch_size(cfg.dynamic_pruning, num_examples, epoch, cfg.epochs)
+             for epoch in range(math.ceil(cfg.epochs))]
+    return steps_of_sizes(sizes, cfg.batch_size, cfg.epochs)
 
 
 def planned_by_epoch_steps(cfg: TrainConfig) -> bool:
-    """True when the step plan is :func:`epoch_steps` (quantile pool); else the full-data plan."""
-    return bool(cfg.dynamic_pruning.ratio) and cfg.dynamic_pruning.pool_rule == "quantile"
+    """True when the step plan is :func:`epoch_steps` (the sampler knows every epoch's size: the
+    quantile pool, RS2); else the full-data plan."""
+    pruning = cfg.dynamic_pruning
+    return bool(pruning.ratio) and get_sampler(pruning.rule).epoch_size(pruning, 1, 0, cfg.epochs) is not None
 
 
 def epochs_to_steps(cfg: TrainConfig, num_examples: int, epochs: float) -> float:
@@ -114,7 +118,29 @@ def skipped_count(cfg: DynamicPruning, pool_size: int, num_examples: int) -> int
 
 
 def select_examples(cfg: DynamicPruning, scores: torch.Tensor, order: torch.Tensor, *, seed: int, epoch: int):
-    """(order without the skipped examples, per-example loss weights) for one pruning epoch."""
+    """(the epoch's order restricted to its examples, per-example loss weights) from the rule's sampler."""
+    return get_sampler(cfg.rule).select(cfg, scores, order, seed=seed, epoch=epoch)
+
+
+@register_sampler("infobatch")
+class InfoBatch(EpochSampler):
+    """InfoBatch (module docstring): prunes epochs 1 .. floor(δ·epochs) − 1, rescales the kept pool."""
+
+    def prunes(self, cfg: DynamicPruning, epoch: int, epochs: float) -> bool:
+        return cfg.ratio > 0 and 1 <= epoch < last_pruning_epoch(cfg, epochs)
+
+    def epoch_size(self, cfg: DynamicPruning, num_examples: int, epoch: int, epochs: float) -> int | None:
+        """Quantile pool: N minus :func:`dropped_count` in pruning epochs; mean pool: not known (None)."""
+        if cfg.pool_rule != "quantile":
+            return None
+        return num_examples - (dropped_count(cfg, num_examples) if self.prunes(cfg, epoch, epochs) else 0)
+
+    def select(self, cfg: DynamicPruning, scores: torch.Tensor, order: torch.Tensor, *, seed: int, epoch: int):
+        return infobatch_examples(cfg, scores, order, seed=seed, epoch=epoch)
+
+
+def infobatch_examples(cfg: DynamicPruning, scores: torch.Tensor, order: torch.Tensor, *, seed: int, epoch: int):
+    """(order without the skipped examples, per-example loss weights) for one InfoBatch pruning epoch."""
     num = len(scores)
     pool = well_learned_pool(cfg, scores)
     generator = torch.Generator().manual_seed(derive_seed(seed, "dynamic_pruning", epoch))
