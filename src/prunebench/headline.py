@@ -23,7 +23,12 @@ Entries of one scale (protocol ``headline.protocol``, largest initial size N_max
   ``fixed_compute_gain_<m>_hard_f<f>`` = acc(fixed compute) − acc(fixed epochs) when both ran;
 * ``best_metric_f<f>``: the best metric/keep at N_max and f (headline protocol), for each
   ``best_metric_fractions``;
-* scale ``theory``: perceptron replica-theory test errors at ``headline.theory_points``.
+* scale ``theory``: perceptron replica-theory test errors at ``headline.theory_points``;
+* the claims of issue 14 a config lists in ``headline.claims`` (:func:`claim_entries`,
+  :mod:`prunebench.scaling.claims`), each with ``value``, ``interval``, ``n_seeds``, ``status`` and a
+  ``verdict`` ("reproduced", "not reproduced", "not resolved at this scale", or "no rows" when the
+  table lacks what it needs): ``claim_crossover_<m>_f<f>``, ``claim_beyond_power_law_<m>``,
+  ``claim_no_loss_<protocol>_<m>_<keep>``, ``claim_ranking_transfer_N<N>``.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ HEADLINE_PATH = Path("results") / "headline.json"
 THEORY_SCALE = "theory"
 DEFAULTS = {"protocol": "fixed_epochs", "anchor": True, "metrics": None, "gap_fraction_kept": 0.5,
             "best_metric_fractions": [0.5, 0.8],
-            "tolerance": {}, "theory_points": []}
+            "tolerance": {}, "theory_points": [], "claims": [], "claim_metrics": None,
+            "no_loss_protocols": ["fixed_epochs", "fixed_compute"]}
+CLAIMS = ("crossover", "beyond_power_law", "no_loss", "ranking_transfer")
 TOLERANCE_DEFAULTS = {"exponent_abs": 0.05, "accuracy_abs": 0.01, "crossover_rel": 0.25, "theory_abs": 0.001}
 CONVENTION = ("accuracies/errors are fractions; fraction_kept f = kept/N (prune_ratio = 1 - f); "
               "scores higher = harder; keep hard = keep the highest scores")
@@ -96,7 +103,10 @@ def empirical_entries(config: dict, sweep: pd.DataFrame, scaling: dict) -> list[
 
 
 def _headline_metrics(settings: dict, sweep: pd.DataFrame) -> list[str]:
-    available = sorted(set(sweep["metric"]) - {BASELINE_METRIC, RANDOM_METRIC})
+    """The configured metrics (null: every metric) among those the headline protocol ran with keep hard
+    (baseline protocols' labels such as rs2 or infobatch are not metrics)."""
+    ran = sweep[(sweep["protocol"] == settings["protocol"]) & (sweep["keep"] == "hard")]
+    available = sorted(set(ran["metric"]) - {BASELINE_METRIC, RANDOM_METRIC})
     return [m for m in (settings["metrics"] or available) if m in available]
 
 
@@ -235,6 +245,107 @@ def _best_metric_entry(at_n_max, f, tol, context, n_max) -> dict | None:
                   {"accuracies": accuracies, "highest": best, "runner_up": ranked[1] if len(ranked) > 1 else None,
                    "margin": margin["value"] if margin else None, "initial_size": n_max, "protocol": protocol},
                   context["status"], **fields)
+
+
+# ----------------------------------------------------------------------------------------------
+# The claims of issue 14 (prunebench.scaling.claims)
+# ----------------------------------------------------------------------------------------------
+
+def claim_entries(config: dict, sweep: pd.DataFrame, scaling: dict | None) -> list[dict]:
+    """Entries of every claim in ``headline.claims`` (none by default): pure functions of the sweep
+    table and its scaling summary, seeded by the config's seed."""
+    settings = headline_settings(config)
+    unknown = sorted(set(settings["claims"]) - set(CLAIMS))
+    if unknown:
+        raise PrunebenchError(f"headline.claims has unknown claim(s) {', '.join(unknown)}; known: {', '.join(CLAIMS)}")
+    scale = config["name"]
+    context = {"scale": scale, "command": f"python -m prunebench headline build --config {scale}",
+               "status": entry_status(scale, settings["anchor"]), "tol": settings["tolerance"],
+               "n_boot": int((config.get("scaling") or {}).get("n_boot", 1000)), "seed": int(config.get("seed", 0))}
+    metrics = _claim_metrics(config, settings, sweep)
+    builders = {"crossover": _crossover_claims, "beyond_power_law": _beyond_claims, "no_loss": _no_loss_claims,
+                "ranking_transfer": _ranking_claims}
+    entries = []
+    for claim in settings["claims"]:
+        entries += builders[claim](sweep, scaling, settings, metrics, context)
+    return entries
+
+
+def _claim_metrics(config: dict, settings: dict, sweep: pd.DataFrame) -> list[str]:
+    """``headline.claim_metrics``, else the panel metric first, then the other headline metrics."""
+    if settings["claim_metrics"]:
+        return list(settings["claim_metrics"])
+    from prunebench.sweep.plan import sweep_settings
+
+    metrics = _headline_metrics({**settings, "metrics": None}, sweep) if len(sweep) else []
+    panel = sweep_settings(config)["panel_metric"]
+    return sorted(metrics, key=lambda m: (m != panel, m))
+
+
+def _claim_entry(name: str, claim: dict, tolerance: dict, units: str, description: str, context: dict) -> dict:
+    return _entry(name, context["scale"], claim["value"], tolerance, units, description, context["command"],
+                  claim["detail"], context["status"], interval=claim["interval"], n_seeds=claim["n_seeds"],
+                  verdict=claim["verdict"])
+
+
+def _claim_seed(context: dict, *keys) -> int:
+    from prunebench.seeding import derive_seed
+
+    return derive_seed(context["seed"], "claims", *keys)
+
+
+def _crossover_claims(sweep, scaling, settings, metrics, context) -> list[dict]:
+    from prunebench.scaling.claims import crossover_claim
+
+    protocol = settings["protocol"]
+    fractions = sorted(set(sweep.loc[sweep["fraction_kept"] < 1, "fraction_kept"].round(12)), reverse=True)
+    return [_claim_entry(
+        f"claim_crossover_{metric}_f{format_fraction(f)}", crossover_claim(sweep, protocol, metric, float(f)),
+        {"rel": context["tol"]["crossover_rel"]}, "initial dataset size N (examples); interval: Fieller 95%",
+        f"claim 1 (Sorscher et al. 2022, Fig. 1): keep easy beats keep hard at small N and keep hard wins at large N "
+        f"({metric}, f = {format_fraction(f)}, {protocol}); value: N where the fitted paired gap "
+        "hard - easy (linear in ln N) crosses 0", context) for metric in metrics for f in fractions]
+
+
+def _beyond_claims(sweep, scaling, settings, metrics, context) -> list[dict]:
+    from prunebench.scaling.claims import beyond_power_law_claim
+
+    n_seeds = int(sweep["seed"].nunique()) if len(sweep) else 0
+    return [_claim_entry(
+        f"claim_beyond_power_law_{metric}", beyond_power_law_claim(scaling, settings["protocol"], metric, n_seeds),
+        {"abs": context["tol"]["exponent_abs"]}, "exponent nu of the keep-hard frontier; interval: bootstrap-t 95%",
+        f"claim 2 (Fig. 3): the keep-hard {metric} Pareto frontier over f falls faster than the f = 1 power law, "
+        "calibrated one-sided test at alpha 0.05 with its false-positive rate measured on simulated power laws at "
+        "this design and seed noise; control: the random frontier must not beat the f = 1 power law", context)
+        for metric in metrics]
+
+
+def _no_loss_claims(sweep, scaling, settings, metrics, context) -> list[dict]:
+    from prunebench.scaling.claims import no_loss_claim
+
+    strategies = [(RANDOM_METRIC, RANDOM_METRIC)] + [(m, keep) for m in metrics for keep in ("easy", "hard")]
+    return [_claim_entry(
+        f"claim_no_loss_{protocol}_{metric}_{keep}",
+        no_loss_claim(sweep, protocol, metric, keep, context["n_boot"], _claim_seed(context, "no_loss", protocol,
+                                                                                    metric, keep)),
+        {"exact": True}, "fraction kept f (1 = nothing can be pruned); interval: seed bootstrap 95%",
+        f"claim 3: the smallest f whose test accuracy at the largest N is within one standard error (over seeds, "
+        f"paired by seed) of full data, at f and every larger f ({metric}/{keep}, {protocol})", context)
+        for protocol in settings["no_loss_protocols"] for metric, keep in strategies]
+
+
+def _ranking_claims(sweep, scaling, settings, metrics, context) -> list[dict]:
+    from prunebench.scaling.claims import ranking_claim
+
+    sizes = sorted(int(n) for n in sweep["initial_size"].unique())[:-1] if len(sweep) else []
+    return [_claim_entry(
+        f"claim_ranking_transfer_N{n}",
+        ranking_claim(sweep, settings["protocol"], n, context["n_boot"], _claim_seed(context, "ranking", n)),
+        {"abs": 0.1}, "pairwise decision accuracy (fraction of strategy pairs; 0.5 = chance); interval: seed "
+        "bootstrap 95%",
+        f"claim 4 (DataDecide, Magnusson et al. 2025): does the order of the static strategies' accuracies at N = {n} "
+        f"agree with their order at the largest N (pairs averaged, pooled over f < 1, {settings['protocol']})", context)
+        for n in sizes]
 
 
 def theory_entries(config: dict) -> list[dict]:

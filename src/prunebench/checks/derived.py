@@ -7,6 +7,8 @@ All of these are deterministic functions of committed data, so they must agree w
 ``results/headline.json`` to rounding: ``|got - expected| <= DERIVED_ABS + DERIVED_REL * |expected|``
 (the file stores 6 significant digits; 1e-4 relative leaves room for BLAS differences between CPUs in
 the least-squares fits and nothing more). Categorical values (best metric, verdicts) must be equal.
+A claim entry (``headline.claims``) is also checked on its ``verdict`` (exactly) and its ``interval``
+ends (1e-4 relative), as rows ``<name>[verdict]``, ``<name>[interval_low]``, ``<name>[interval_high]``.
 """
 
 from __future__ import annotations
@@ -44,10 +46,24 @@ def rederive_entries(config: dict, config_path: Path, results: Path) -> list[dic
         return build_entries(config, sweep, scaling)
 
 
+def claim_parts(entries: list[dict]) -> list[dict]:
+    """``entries`` plus, for each claim entry (one with a ``verdict``), its verdict and interval ends
+    as entries of their own, so a drift in either fails the check like a drift in the value."""
+    out = []
+    for entry in entries:
+        out.append(entry)
+        if "verdict" not in entry:
+            continue
+        interval = entry.get("interval") or [None, None]
+        for part, value in (("verdict", entry["verdict"]), ("interval_low", interval[0]), ("interval_high", interval[1])):
+            out.append({**entry, "name": f"{entry['name']}[{part}]", "value": value})
+    return out
+
+
 def compare_derived(expected_entries: list[dict], got_entries: list[dict], scales) -> list[dict]:
     """Check rows (see :func:`prunebench.headline.compare`) with every expected entry held to
     :func:`derived_tolerance` instead of its stored noise tolerance."""
     from prunebench.headline import compare
 
-    tight = [{**entry, "tolerance": derived_tolerance(entry.get("value"))} for entry in expected_entries]
-    return compare(tight, got_entries, scales)
+    tight = [{**entry, "tolerance": derived_tolerance(entry.get("value"))} for entry in claim_parts(expected_entries)]
+    return compare(tight, claim_parts(got_entries), scales)

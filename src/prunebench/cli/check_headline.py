@@ -39,7 +39,9 @@ def register(subparsers) -> None:
     parser.add_argument("--perturb", nargs="*", default=None, metavar="VAR=VALUE",
                         help=f"environment of the regeneration (default with --calibrate: {' '.join(DEFAULT_PERTURBATION)})")
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores of the regeneration (default 2)")
-    parser.add_argument("--expected", default="results/headline.json", help="headline file with the expected values")
+    parser.add_argument("--expected", default=None,
+                        help="headline file with the expected values (default: results/headline.json for ci, "
+                             "results/<scale>/headline.json for every other scale)")
     parser.add_argument("--keep-regenerated", action="store_true", help="keep results/<scale>-check/ afterwards")
     parser.set_defaults(func=run)
 
@@ -53,10 +55,18 @@ def run(args: argparse.Namespace) -> int:
     committed = results_dir(config)
     if args.calibrate:
         return _calibrate(args, config, config_path, committed)
-    rows = _derived_rows(config, config_path, committed, _absolute(args.expected, REPO_ROOT))
+    rows = _derived_rows(config, config_path, committed, _absolute(expected_path(args.expected, config), REPO_ROOT))
     if not args.skip_retrain:
         rows += _trained_rows(args, config, config_path, committed)
     return _report(rows, config["name"])
+
+
+def expected_path(given, config: dict) -> Path:
+    """The headline file a scale is checked against: ``--expected``, else ``results/headline.json`` for
+    ci (as always) and the scale's own ``results/<scale>/headline.json`` for the others."""
+    if given:
+        return Path(given)
+    return Path("results/headline.json") if config["name"] == "ci" else Path("results") / config["name"] / "headline.json"
 
 
 def _derived_rows(config: dict, config_path: Path, committed: Path, expected_path: Path) -> list[dict]:

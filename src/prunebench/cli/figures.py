@@ -20,6 +20,15 @@ def register(subparsers) -> None:
                                 "too noisy to rank (prunebench.metrics.reliability) are left out of the benchmark figure")
     empirical.add_argument("--outdir", required=True, help="output folder (figures/ at ci scale, else figures/<name>)")
     empirical.set_defaults(func=run_empirical)
+    compute = commands.add_parser(
+        "compute", help="accuracy at the largest N vs total compute (scoring + training) of every method",
+        description="Accuracy vs total cost (optimizer steps; seconds) at the largest N: static pruning over f, "
+                    "InfoBatch, RS2 with/without replacement, compressed schedule, full data (methods without "
+                    "rows are skipped).")
+    compute.add_argument("--config", required=True, help="scale name or YAML path")
+    compute.add_argument("--sweep", required=True, help="sweep table (results/<name>/sweep.parquet)")
+    compute.add_argument("--out", required=True, help="output PNG (figures/<name>/accuracy_vs_compute.png)")
+    compute.set_defaults(func=run_compute)
 
 
 def run_empirical(args: argparse.Namespace) -> int:
@@ -44,6 +53,19 @@ def run_empirical(args: argparse.Namespace) -> int:
         print(reason)
     for path in make_empirical_figures(config, sweep, scaling, args.outdir, left_out):
         print(path)
+    return 0
+
+
+def run_compute(args: argparse.Namespace) -> int:
+    from prunebench.config import load_config
+    from prunebench.figures.compute import plot_accuracy_vs_compute
+    from prunebench.figures.style import save
+    from prunebench.provenance import stage_hash
+    from prunebench.sweep import read_sweep_table
+
+    config = load_config(args.config)
+    sweep = read_sweep_table(args.sweep, expected_hash=stage_hash(config, "sweep_point"))
+    print(save(plot_accuracy_vs_compute(sweep, f"{config['name']} scale"), args.out))
     return 0
 
 

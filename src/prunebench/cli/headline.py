@@ -23,12 +23,12 @@ def register(subparsers) -> None:
 
 
 def build_entries(config: dict, sweep_path, scaling_path) -> list[dict]:
-    """Empirical entries of the config's scale plus the theory entries."""
+    """Empirical entries of the config's scale, its configured claims (``headline.claims``) and the theory entries."""
     import json
     from pathlib import Path
 
     from prunebench.errors import PrunebenchError
-    from prunebench.headline import empirical_entries, theory_entries
+    from prunebench.headline import claim_entries, empirical_entries, theory_entries
     from prunebench.sweep import read_sweep_table
 
     scaling_path = Path(scaling_path)
@@ -38,7 +38,7 @@ def build_entries(config: dict, sweep_path, scaling_path) -> list[dict]:
     from prunebench.provenance import stage_hash
 
     sweep = read_sweep_table(sweep_path, expected_hash=stage_hash(config, "sweep_point"))
-    return empirical_entries(config, sweep, scaling) + theory_entries(config)
+    return empirical_entries(config, sweep, scaling) + claim_entries(config, sweep, scaling) + theory_entries(config)
 
 
 def run_build(args: argparse.Namespace) -> int:
