@@ -114,6 +114,8 @@ def test_shards_partition_the_plan():
         assert [point for shard in shards for point in shard] == points
         assert max(map(len, shards)) - min(map(len, shards)) <= 1
     assert [point for chunk in chunk_plan(points, 5) for point in chunk] == points
-    assert all(len(chunk) == 5 for chunk in chunk_plan(points, 5)[:-1])
+    chunks = chunk_plan(points, 5)
+    assert all(len({point.protocol for point in chunk}) == 1 for chunk in chunks)  # one protocol per shard
+    assert all(len(chunk) == 5 for chunk, after in zip(chunks, chunks[1:]) if chunk[0].protocol == after[0].protocol)
     with pytest.raises(PrunebenchError, match="only"):
         shard_of_plan(config, 0, len(points) + 1)

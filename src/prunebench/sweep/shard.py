@@ -69,8 +69,15 @@ def shard_of_plan(config: dict, index: int, count: int) -> list[SweepPoint]:
 
 
 def chunk_plan(points: list[SweepPoint], shard_size: int) -> list[list[SweepPoint]]:
-    """Consecutive chunks of ``shard_size`` points (the workflow's shards under ``sweep.shard_size``)."""
-    return [points[start:start + shard_size] for start in range(0, len(points), shard_size)]
+    """Consecutive chunks of at most ``shard_size`` points of one protocol each (the workflow's shards
+    under ``sweep.shard_size``): a new chunk starts where the protocol changes, so adding a protocol
+    (e.g. a ``sweep.protocol_cells`` entry, planned last) leaves every earlier shard as it was."""
+    chunks: list[list[SweepPoint]] = []
+    for point in points:
+        if not chunks or len(chunks[-1]) == shard_size or chunks[-1][-1].protocol != point.protocol:
+            chunks.append([])
+        chunks[-1].append(point)
+    return chunks
 
 
 def point_of_run_file(path: str | Path) -> SweepPoint:
