@@ -312,10 +312,23 @@ def _pooled_accuracy(arrays: dict, index) -> tuple[float, dict]:
     return (float(np.mean(list(per_f.values()))) if per_f else float("nan")), per_f
 
 
+def chance_p_value(arrays: dict, observed: float, n_perm: int, seed: int) -> float:
+    """P(pooled decision accuracy ≥ observed) when the strategies' labels at N_max are shuffled
+    (independently per f): the chance level of this design, (1 + #{≥}) / (1 + n_perm)."""
+    rng = np.random.default_rng(seed)
+    means = {f: (small.mean(0), large.mean(0)) for f, (small, large) in arrays.items()}
+    hits = 0
+    for _ in range(n_perm):
+        value = np.mean([decision_accuracy(s, rng.permutation(l)) for s, l in means.values()])
+        hits += value >= observed - 1e-12
+    return (1 + hits) / (1 + n_perm)
+
+
 def ranking_claim(sweep: pd.DataFrame, protocol: str, small: int, n_boot: int = 1000, seed: int = 0) -> dict:
     """Claim 4: decision accuracy of initial size ``small`` for N_max, pooled over f, with a percentile
-    bootstrap over seeds. reproduced (the small-N ranking predicts N_max's): interval above 0.5;
-    not reproduced: interval below 0.5; not resolved otherwise (and with one seed: no interval)."""
+    bootstrap over seeds and its chance p-value (:func:`chance_p_value`). reproduced (the small-N
+    ranking predicts N_max's): interval above 0.5 and chance p < α; not reproduced: interval below
+    0.5; not resolved otherwise (and with one seed: no interval)."""
     cube = ranking_cube(sweep, protocol)
     large = int(sweep["initial_size"].max())
     sizes = set(cube.index.get_level_values("initial_size")) if len(cube) else set()
@@ -331,7 +344,8 @@ def ranking_claim(sweep: pd.DataFrame, protocol: str, small: int, n_boot: int = 
                                  n_resamples=n_boot, vectorized=False, method="percentile",
                                  random_state=np.random.default_rng(seed))
         interval = [float(result.confidence_interval.low), float(result.confidence_interval.high)]
-    if interval is not None and interval[0] > 0.5:
+    p_chance = chance_p_value(arrays, value, n_boot, seed + 1) if arrays else float("nan")
+    if interval is not None and interval[0] > 0.5 and p_chance < ALPHA:
         verdict = REPRODUCED
     elif interval is not None and interval[1] < 0.5:
         verdict = NOT_REPRODUCED
@@ -339,5 +353,5 @@ def ranking_claim(sweep: pd.DataFrame, protocol: str, small: int, n_boot: int = 
         verdict = NOT_RESOLVED
     detail = {"protocol": protocol, "small_size": int(small), "large_size": large, "strategies": list(cube.columns),
               "n_pairs": cube.shape[1] * (cube.shape[1] - 1) // 2, "by_fraction": {f"{f:g}": v for f, v in per_f.items()},
-              "chance": 0.5, "interval_of": "decision accuracy, percentile bootstrap over seeds (None with one seed)"}
+              "chance": 0.5, "p_chance": p_chance, "n_perm": n_boot, "interval_of": "decision accuracy, percentile bootstrap over seeds (None with one seed)"}
     return _claim(value, interval, len(seeds), verdict, detail)
