@@ -184,3 +184,14 @@ def test_aggregation_and_scaling_read_the_baseline_rows(baseline_runs):
     from prunebench.sweep.aggregate import with_cost_totals
 
     assert with_cost_totals(legacy)["total_steps"].tolist() == table["total_steps"].tolist()
+
+
+def test_cli_lists_and_accepts_every_registered_protocol(capsys):
+    from prunebench.cli import main
+
+    assert main(["sweep", "protocols"]) == 0
+    listed = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert listed == list_protocols()
+    with pytest.raises(SystemExit):  # argparse's choices come from the registry
+        main(["sweep", "point", "--config", "ci", "--protocol", "fixed_flops", "--size", "400", "--metric", "none",
+              "--keep", "all", "--fraction-kept", "1", "--out", "x.json"])

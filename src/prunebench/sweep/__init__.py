@@ -1,6 +1,8 @@
 """The training sweep: initial size N × fraction kept f × metric × keep × seed × protocol.
 
-* :mod:`~prunebench.sweep.plan`: the grid of a config and the run-file layout;
+* :mod:`~prunebench.sweep.protocols`: the protocol registry (fixed_epochs, fixed_compute and the
+  baselines rs2, compressed_schedule, infobatch), read by everything below;
+* :mod:`~prunebench.sweep.plan`: the grid of a config (``sweep.protocol_cells``) and the run-file layout;
 * :mod:`~prunebench.sweep.point`: one point → one row (subsample, select, train, evaluate);
 * :mod:`~prunebench.sweep.aggregate`: run files → ``results/<name>/sweep.parquet`` (+ CSV).
 
