@@ -195,3 +195,16 @@ def test_cli_lists_and_accepts_every_registered_protocol(capsys):
     with pytest.raises(SystemExit):  # argparse's choices come from the registry
         main(["sweep", "point", "--config", "ci", "--protocol", "fixed_flops", "--size", "400", "--metric", "none",
               "--keep", "all", "--fraction-kept", "1", "--out", "x.json"])
+
+
+def test_a_shard_trains_and_then_skips_baseline_points(train_set, tmp_path):  # noqa: F811
+    """Baseline run files go through `sweep shard` like any other: written once, valid on the rerun."""
+    from prunebench.sweep.shard import run_shard
+
+    points = [SweepPoint("rs2", 200, "rs2", "with-replacement", 0.5, 0),
+              SweepPoint("infobatch", 300, "infobatch", "dynamic", 1.0, 0)]
+    jobs = [(point, tmp_path / point.relative_path()) for point in points]
+    first = run_shard(CONFIG, jobs, threads=1)
+    assert first.trained == [path for _, path in jobs] and not first.skipped
+    again = run_shard(CONFIG, jobs, threads=1)
+    assert again.skipped == [path for _, path in jobs] and not again.trained
