@@ -63,6 +63,8 @@ def test_a_known_crossover_is_recovered_with_an_interval_that_covers_it():
     low, high = claim["interval"]
     assert low < 15000.0 < high and high / low < 2
     assert claim["n_seeds"] == 3
+    beyond = crossover_claim(synthetic(_crossing(200000.0)), "fixed_epochs", "el2n", 0.4)
+    assert beyond["value"] is None and beyond["detail"]["extrapolated_crossover"] > 50000
 
 
 def test_a_gap_that_grows_with_n_is_not_reproduced_and_a_flat_gap_is_not_resolved():
@@ -150,13 +152,13 @@ def test_decision_accuracy_counts_agreeing_pairs():
     assert decision_accuracy(np.array([1, 2, 3]), np.array([1, 3, 2])) == pytest.approx(2 / 3)
 
 
-def _scaling_with(p_full, p_random, p_control):
+def _scaling_with(p_full, p_random, p_control, rate=0.04):
     def frontier(metric, keep, p, q=None):
         tests = {"vs_full_data": {"p_value": p, "coefficient": -0.1},
                  "vs_random": None if q is None else {"p_value": q}}
         return {"metric": metric, "keep": keep, "fits": {"power_law": {"params": {"nu": 0.5}}},
                 "intervals": {"power_law": {"params": {"nu": {"low": 0.4, "high": 0.6}}}},
-                "beyond_power_law": {"tests": tests, "false_positive_rate": {"vs_full_data": 0.04}}}
+                "beyond_power_law": {"tests": tests, "false_positive_rate": {"vs_full_data": rate}, "n_null": 400}}
     return {"protocols": {"fixed_epochs": {"dispersion": 2.0, "frontiers": [
         frontier("el2n", "hard", p_full, p_random), frontier("random", "random", p_control)]}}}
 
@@ -168,6 +170,11 @@ def test_beyond_power_law_needs_the_f1_and_random_tests_and_a_quiet_control(p_fu
     claim = beyond_power_law_claim(_scaling_with(p_full, p_random, p_control), "fixed_epochs", "el2n", 3)
     assert claim["verdict"] == verdict
     assert claim["interval"] == [0.4, 0.6] and claim["detail"]["false_positive_rate"] == {"vs_full_data": 0.04}
+
+
+def test_beyond_power_law_is_not_called_where_the_measured_false_positive_rate_exceeds_alpha():
+    claim = beyond_power_law_claim(_scaling_with(0.001, 0.01, 0.5, rate=0.125), "fixed_epochs", "el2n", 3)
+    assert claim["verdict"] == NOT_RESOLVED and claim["detail"]["vs_full_data_calibrated"] is False
 
 
 def _config(claims=("crossover", "beyond_power_law", "no_loss", "ranking_transfer")):

@@ -109,7 +109,8 @@ def crossover_claim(sweep: pd.DataFrame, protocol: str, metric: str, f: float) -
 
     reproduced: the fitted gap is > 0 at the smallest N and < 0 at the largest (each one-sided at
     α = 0.05), i.e. keep easy wins at small N and keep hard at large N inside the measured range;
-    not reproduced: the gap grows with N (b₁ > 0 at α); otherwise not resolved at this scale."""
+    not reproduced: the gap grows with N (b₁ > 0 at α); otherwise not resolved at this scale. The
+    value is N* where the fitted line crosses 0 inside the measured sizes, else None."""
     gaps = paired_gaps(sweep, protocol, metric, f)
     trend = gap_trend(gaps)
     if trend is None:
@@ -125,6 +126,7 @@ def crossover_claim(sweep: pd.DataFrame, protocol: str, metric: str, f: float) -
         verdict = NOT_RESOLVED
     interval = fieller_interval(trend["b0"], trend["b1"], trend["se0"], trend["se1"], trend["t"])
     crossing = np.exp(trend["centre"] - trend["b0"] / trend["b1"]) if trend["b1"] != 0 else float("nan")
+    inside = bool(sizes[0] <= crossing <= sizes[-1])
     per_size = gaps.groupby("initial_size")["gap"].agg(["mean", "std", "size"]).reset_index()
     detail = {"protocol": protocol, "fraction_kept": f, "slope_per_log_n": trend["b1"], "slope_se": trend["se1"],
               "dof": trend["dof"], "gap_at_smallest_n": low[0], "gap_at_smallest_n_se": low[1],
@@ -132,8 +134,10 @@ def crossover_claim(sweep: pd.DataFrame, protocol: str, metric: str, f: float) -
               "initial_sizes": per_size["initial_size"].astype(float).tolist(),
               "mean_gap_hard_minus_easy": per_size["mean"].tolist(),
               "method": "OLS of paired (per seed) hard - easy test error on ln N; crossover -b0/b1 with "
-                        "Fieller's 95% interval (null: unbounded, the slope is not resolved from 0)"}
-    return _claim(float(crossing), None if interval is None else np.exp(np.add(interval, trend["centre"])),
+                        "Fieller's 95% interval (null: unbounded, the slope is not resolved from 0); value null "
+                        "when the fitted line crosses 0 outside the measured sizes (see extrapolated_crossover)",
+              "extrapolated_crossover": float(crossing), "crossover_inside_measured_sizes": inside}
+    return _claim(float(crossing) if inside else None, None if interval is None else np.exp(np.add(interval, trend["centre"])),
                   gaps["seed"].nunique(), verdict, detail)
 
 
@@ -151,14 +155,22 @@ def _p(tests: dict, name: str) -> float | None:
     return None if test is None else test["p_value"]
 
 
+def test_is_calibrated(rate: float | None, n_null: int) -> bool:
+    """The measured false-positive rate of a level-α test is compatible with α: rate ≤ α + 1.96·√(α(1−α)/n_null)."""
+    if rate is None or not n_null:
+        return False
+    return bool(rate <= ALPHA + Z_RESOLVED * np.sqrt(ALPHA * (1 - ALPHA) / n_null))
+
+
 def beyond_power_law_claim(scaling: dict | None, protocol: str, metric: str, n_seeds: int) -> dict:
     """Claim 2 for one metric's keep-hard frontier, from ``scaling.json`` (a function of the sweep).
 
     reproduced: the frontier falls faster than the f = 1 runs and than the random frontier (both
     one-sided at α) while the random frontier itself is not shown to beat the f = 1 runs (the
-    control); not reproduced: the frontier is flatter than the f = 1 runs (the other tail, p > 1 − α);
-    not resolved otherwise, or when the control rejects (the test then does not separate pruning
-    from selection noise at this design)."""
+    control) and the f = 1 test is calibrated at this design (:func:`test_is_calibrated`); not
+    reproduced: the frontier is flatter than the f = 1 runs (the other tail, p > 1 − α); not
+    resolved otherwise, e.g. when the control rejects or the measured false-positive rate exceeds α
+    (the test then does not separate pruning from selection noise at this design)."""
     frontier = _frontier(scaling, protocol, metric, "hard")
     tests = (frontier.get("beyond_power_law") or {}).get("tests")
     if not tests:
@@ -166,13 +178,16 @@ def beyond_power_law_claim(scaling: dict | None, protocol: str, metric: str, n_s
     control = (_frontier(scaling, protocol, "random", "random").get("beyond_power_law") or {}).get("tests") or {}
     p_full, p_random, p_control = _p(tests, "vs_full_data"), _p(tests, "vs_random"), _p(control, "vs_full_data")
     control_rejects = p_control is not None and p_control < ALPHA
-    if p_full is not None and p_full < ALPHA and (p_random is None or p_random < ALPHA) and not control_rejects:
+    beyond = frontier.get("beyond_power_law") or {}
+    rates, n_null = beyond.get("false_positive_rate") or {}, beyond.get("n_null") or 0
+    calibrated = test_is_calibrated(rates.get("vs_full_data"), n_null)
+    if (p_full is not None and p_full < ALPHA and (p_random is None or p_random < ALPHA) and not control_rejects
+            and calibrated):
         verdict = REPRODUCED
     elif p_full is not None and p_full > 1 - ALPHA:
         verdict = NOT_REPRODUCED
     else:
         verdict = NOT_RESOLVED
-    beyond = frontier.get("beyond_power_law") or {}
     ci = (((frontier.get("intervals") or {}).get("power_law") or {}).get("params") or {}).get("nu", {})
     nu = ((frontier.get("fits") or {}).get("power_law") or {}).get("params", {}).get("nu")
     protocol_summary = ((scaling or {}).get("protocols") or {}).get(protocol, {})
@@ -181,7 +196,7 @@ def beyond_power_law_claim(scaling: dict | None, protocol: str, metric: str, n_s
               "control_random_p_vs_full_data": p_control, "control_random_rejects": control_rejects,
               "false_positive_rate": beyond.get("false_positive_rate"),
               "control_false_positive_rate": (beyond.get("false_positive_rate") or {}).get("vs_full_data"),
-              "n_null": beyond.get("n_null"), "null": beyond.get("null"), "dispersion": protocol_summary.get("dispersion"),
+              "n_null": beyond.get("n_null"), "vs_full_data_calibrated": calibrated, "null": beyond.get("null"), "dispersion": protocol_summary.get("dispersion"),
               "alpha": ALPHA, "verdict_of_tests": beyond.get("verdict"), "interval_of": "frontier nu, bootstrap-t"}
     return _claim(nu, [ci.get("low"), ci.get("high")] if ci else None, n_seeds, verdict, detail)
 
@@ -296,9 +311,13 @@ def decision_accuracy(means_small: np.ndarray, means_large: np.ndarray) -> float
 
 
 def _seed_arrays(cube: pd.DataFrame, sizes, seeds) -> dict[float, list[np.ndarray]]:
-    """{f: [accuracy matrix seeds × strategies at each of ``sizes``]} for the f where every seed ran."""
+    """{f: [accuracy matrix seeds × strategies at each of ``sizes``]} for the f where every seed ran
+    (an f missing at one of the sizes, as in a partial table, is left out)."""
     arrays = {}
+    cells = set(zip(cube.index.get_level_values("fraction_kept"), cube.index.get_level_values("initial_size")))
     for f in sorted(cube.index.get_level_values("fraction_kept").unique()):
+        if not all((f, n) in cells for n in sizes):
+            continue
         at_f = [cube.loc[(f, n)].reindex(seeds).to_numpy(float) for n in sizes]
         if all(np.isfinite(a).all() for a in at_f):
             arrays[float(f)] = at_f
