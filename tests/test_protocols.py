@@ -3,6 +3,7 @@ protocol_cells restricts where a protocol runs, and each baseline point (RS2 bot
 schedule, InfoBatch) trains end to end into a valid row with its cost columns."""
 
 import hashlib
+import json
 import re
 
 import pytest
@@ -156,8 +157,9 @@ def test_baseline_points_spend_the_static_runs_steps(baseline_runs):
         assert rows[name]["n_kept"] == 200 and rows[name]["score_source"] == "none"
     assert rows["rs2"]["examples_per_epoch"] == 100 and rows["rs2"]["epochs"] == pytest.approx(4)
     assert rows["compressed"]["examples_per_epoch"] == 200 and rows["compressed"]["epochs"] == pytest.approx(2)
-    assert rows["rs2"]["test_accuracy"] != rows["rs2-repl"]["test_accuracy"] or \
-        rows["rs2"]["kept_ids_hash"] == rows["rs2-repl"]["kept_ids_hash"]
+    assert json.loads(rows["rs2"]["protocol_recipe"]) == {"dynamic_pruning": {"rule": "rs2", "ratio": 0.5}}
+    assert json.loads(rows["rs2-repl"]["protocol_recipe"])["dynamic_pruning"]["rule"] == "rs2-with-replacement"
+    assert rows["compressed"]["recipe_epochs"] == pytest.approx(2)  # 4 epochs x ceil(100/50) / ceil(200/50)
     assert 8 < rows["infobatch"]["train_steps"] < rows["base"]["train_steps"]  # pruned epochs 1, 2 are shorter
     assert '"ratio": 0.5' in rows["infobatch"]["protocol_recipe"] and rows["static"]["protocol_recipe"] == "{}"
 
