@@ -184,3 +184,45 @@ def test_committed_calibration_of_the_ci_scale_is_readable():
     calibration = read_calibration(results_dir(load_config("ci")) / "check_calibration.json")
     assert calibration["scale"] == "ci" and calibration["sweep"]["sigma"] > 0
     assert set(calibration["scores"]) == set(load_config("ci")["metrics"]["names"])
+
+
+@pytest.fixture()
+def claims_setup(tmp_path):
+    """A scale 'claimscale' (the cifar10-cpu settings with every claim of issue 14 configured, few
+    bootstrap and null repeats) with a synthetic committed sweep table that has a known crossover."""
+    from test_claims import _crossing, synthetic
+
+    config = yaml.safe_load((CONFIG_DIR / "cifar10-cpu.yaml").read_text())
+    config["name"] = "claimscale"
+    config["scaling"].update(n_boot=30, n_null=20)
+    config["headline"].update(anchor=False, claims=["crossover", "beyond_power_law", "no_loss", "ranking_transfer"])
+    config_path = tmp_path / "claimscale.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    config = load_config(config_path)
+    sweep = synthetic(_crossing(15000.0), strategies=(("random", "random"), ("el2n", "easy"), ("el2n", "hard")))
+    sweep["config_hash"] = stage_hash(config, "sweep_point")
+    results = tmp_path / "results"
+    write_sweep_table(sweep, results / "sweep.parquet")
+    return config, config_path, results
+
+
+def test_a_scale_with_claims_rederives_them_and_a_drifted_verdict_fails(claims_setup):
+    config, config_path, results = claims_setup
+    expected = rederive_entries(config, config_path, results)
+    claims = {e["name"]: e for e in expected if e["name"].startswith("claim_")}
+    assert claims["claim_crossover_el2n_f0.4"]["verdict"] == "reproduced"
+    assert claims["claim_no_loss_fixed_compute_el2n_hard"]["verdict"] == "no rows"
+    assert all(e["status"] == "finding (claimscale scale)" for e in claims.values())
+    again = rederive_entries(config, config_path, results)
+    assert not failed(compare_derived(expected, again, {"claimscale"}))
+    drifted = [{**e, "verdict": "not reproduced"} if e["name"] == "claim_crossover_el2n_f0.4" else e for e in expected]
+    assert [r["name"] for r in failed(compare_derived(drifted, again, {"claimscale"}))] == [
+        "claim_crossover_el2n_f0.4[verdict]"]
+
+
+def test_ci_is_checked_against_the_merged_headline_file_and_other_scales_against_their_own():
+    from prunebench.cli.check_headline import expected_path
+
+    assert expected_path(None, {"name": "ci"}) == Path("results/headline.json")
+    assert expected_path(None, {"name": "cifar10-cpu"}) == Path("results/cifar10-cpu/headline.json")
+    assert expected_path("x.json", {"name": "ci"}) == Path("x.json")
