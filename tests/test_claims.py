@@ -158,7 +158,8 @@ def _scaling_with(p_full, p_random, p_control, rate=0.04):
                  "vs_random": None if q is None else {"p_value": q}}
         return {"metric": metric, "keep": keep, "fits": {"power_law": {"params": {"nu": 0.5}}},
                 "intervals": {"power_law": {"params": {"nu": {"low": 0.4, "high": 0.6}}}},
-                "beyond_power_law": {"tests": tests, "false_positive_rate": {"vs_full_data": rate}, "n_null": 400}}
+                "beyond_power_law": {"tests": tests, "false_positive_rate": {"vs_full_data": rate, "vs_random": 0.05},
+                                     "n_null": 400}}
     return {"protocols": {"fixed_epochs": {"dispersion": 2.0, "frontiers": [
         frontier("el2n", "hard", p_full, p_random), frontier("random", "random", p_control)]}}}
 
@@ -169,12 +170,30 @@ def _scaling_with(p_full, p_random, p_control, rate=0.04):
 def test_beyond_power_law_needs_the_f1_and_random_tests_and_a_quiet_control(p_full, p_random, p_control, verdict):
     claim = beyond_power_law_claim(_scaling_with(p_full, p_random, p_control), "fixed_epochs", "el2n", 3)
     assert claim["verdict"] == verdict
-    assert claim["interval"] == [0.4, 0.6] and claim["detail"]["false_positive_rate"] == {"vs_full_data": 0.04}
+    assert claim["interval"] == [0.4, 0.6] and claim["detail"]["false_positive_rate"]["vs_full_data"] == 0.04
 
 
 def test_beyond_power_law_is_not_called_where_the_measured_false_positive_rate_exceeds_alpha():
     claim = beyond_power_law_claim(_scaling_with(0.001, 0.01, 0.5, rate=0.125), "fixed_epochs", "el2n", 3)
-    assert claim["verdict"] == NOT_RESOLVED and claim["detail"]["vs_full_data_calibrated"] is False
+    assert claim["verdict"] == NOT_RESOLVED
+
+
+def test_a_liberal_test_rejects_only_below_its_calibrated_level():
+    scaling = _scaling_with(0.02, 0.01, 0.5, rate=0.125)
+    frontier = scaling["protocols"]["fixed_epochs"]["frontiers"][0]["beyond_power_law"]
+    frontier["calibrated_level"] = {"vs_full_data": 0.01, "vs_random": 0.05}
+    assert beyond_power_law_claim(scaling, "fixed_epochs", "el2n", 3)["verdict"] == NOT_RESOLVED
+    frontier["calibrated_level"]["vs_full_data"] = 0.03
+    assert beyond_power_law_claim(scaling, "fixed_epochs", "el2n", 3)["verdict"] == REPRODUCED
+
+
+def test_calibrated_levels_make_the_measured_false_positive_rate_alpha():
+    from prunebench.scaling.calibration import ALPHA, calibrated_levels, rates_of
+
+    p_values = {"vs_full_data": list(np.random.default_rng(0).uniform(0, 0.4, size=1000))}  # a liberal test
+    level = calibrated_levels(p_values)["vs_full_data"]
+    assert rates_of(p_values)["vs_full_data"] > 0.1
+    assert np.mean(np.asarray(p_values["vs_full_data"]) < level) == pytest.approx(ALPHA, abs=0.002)
 
 
 def _config(claims=("crossover", "beyond_power_law", "no_loss", "ranking_transfer")):

@@ -10,8 +10,8 @@ The summary holds, per protocol:
 * ``curves``: the same per strategy and fixed f < 1;
 * ``frontiers``: the Pareto frontier over f per strategy, with fits, a bootstrap-t ν interval that
   re-selects the frontier, and ``beyond_power_law``: the calibrated tests against curvature, the
-  f = 1 curve and the random frontier with their measured false-positive rates
-  (``prunebench.scaling.calibration``);
+  f = 1 curve and the random frontier with their measured false-positive rates and calibrated
+  levels (the ALPHA-quantile of each test's null p-values; ``prunebench.scaling.calibration``);
 * ``crossovers``: the keep-easy / keep-hard crossover initial size per (metric, f), with the
   standard error of every Δ and whether the sign change is resolved.
 """
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from prunebench.scaling.calibration import (
-    ALPHA, CAN_CONCLUDE, CANNOT_CONCLUDE, MIN_SIZES, frontier_interval, frontier_of_runs, null_rates, run_tests,
+    ALPHA, CAN_CONCLUDE, CANNOT_CONCLUDE, MIN_SIZES, calibrated_levels, frontier_interval, frontier_of_runs, null_p_values, rates_of, run_tests,
 )
 from prunebench.scaling.frontier import crossover_size, hard_minus_easy, pareto_frontier
 from prunebench.scaling.intervals import fit_intervals
@@ -213,16 +213,19 @@ def _frontier_statistics(runs, on_frontier, random_runs, full_data, dispersion, 
     base = baseline_rows(runs)
     random_frontier = None if strategy[0] == RANDOM_METRIC or random_runs is None else frontier_of_runs(random_runs)
     tests = run_tests(on_frontier, base, random_frontier)
-    rates = _null_rates(cells, full_data, dispersion, null_cache, options)
+    p_values = _null_p_values(cells, full_data, dispersion, null_cache, options)
+    rates = None if p_values is None else rates_of(p_values)
     return {"intervals": {"power_law": interval}, "beyond_power_law": {
         "tests": tests, "alpha": ALPHA, "false_positive_rate": rates, "n_null": options["n_null"],
+        "calibrated_level": None if p_values is None else calibrated_levels(p_values),
         "null": "pure power law a*P^-nu (the f = 1 fit) at this sweep's sizes, fractions, seeds and n_test, "
                 f"binomial runs with dispersion {dispersion:.3g}, both frontiers re-selected in every repeat",
         "beyond_power_law": beyond_power_law(tests), "verdict": verdict(tests, rates),
         "can_conclude": CAN_CONCLUDE, "cannot_conclude": CANNOT_CONCLUDE}}
 
 
-def _null_rates(cells, full_data, dispersion, cache, options) -> dict | None:
+def _null_p_values(cells, full_data, dispersion, cache, options) -> dict | None:
+    """The tests' p-values under the f = 1 power law at this design (cached per design)."""
     power_law = ((full_data or {}).get("fits") or {}).get("power_law") or {}
     a, nu = (power_law.get("params") or {}).get("a"), (power_law.get("params") or {}).get("nu")
     if a is None or nu is None or not np.isfinite(nu) or options["n_null"] < 1:
@@ -230,8 +233,8 @@ def _null_rates(cells, full_data, dispersion, cache, options) -> dict | None:
     design = cells[["initial_size", "fraction_kept", "n_kept", "n_test", "n_seeds"]]
     key = tuple(map(tuple, design.to_numpy().tolist()))
     if key not in cache:
-        cache[key] = null_rates(design, a, nu, dispersion, n_null=options["n_null"],
-                                seed=derive_seed(options["seed"], "null", len(cache)))
+        cache[key] = null_p_values(design, a, nu, dispersion, n_null=options["n_null"],
+                                   seed=derive_seed(options["seed"], "null", len(cache)))
     return cache[key]
 
 

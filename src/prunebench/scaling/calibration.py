@@ -137,13 +137,14 @@ def power_law_cells(design: pd.DataFrame, a: float, nu: float) -> pd.DataFrame:
     return cells
 
 
-def null_rates(design: pd.DataFrame, a: float, nu: float, dispersion: float, *, n_null: int, seed: int) -> dict:
-    """Measured rejection rates of the three tests under a pure power law at ``design`` (cells with
-    f < 1 of one strategy and the f = 1 cells; the random strategy shares the design)."""
+def null_p_values(design: pd.DataFrame, a: float, nu: float, dispersion: float, *, n_null: int,
+                  seed: int) -> dict[str, list[float]]:
+    """p-values of the three tests in ``n_null`` simulated sweeps under a pure power law at ``design``
+    (cells with f < 1 of one strategy and the f = 1 cells; the random strategy shares the design)."""
     rng = np.random.default_rng(seed)
     cells = power_law_cells(design, a, nu)
     is_full = np.isclose(cells["fraction_kept"], 1.0)
-    rejections = {"curvature": [], "vs_full_data": [], "vs_random": []}
+    p_values = {"curvature": [], "vs_full_data": [], "vs_random": []}
     for _ in range(n_null):
         full = draw_runs(cells[is_full].reset_index(drop=True), dispersion, rng)
         strategy = pd.concat([draw_runs(cells[~is_full].reset_index(drop=True), dispersion, rng), full])
@@ -151,8 +152,26 @@ def null_rates(design: pd.DataFrame, a: float, nu: float, dispersion: float, *, 
         tests = run_tests(frontier_of_runs(strategy), full, frontier_of_runs(random))
         for name, test in tests.items():
             if test is not None:
-                rejections[name].append(test["p_value"] < ALPHA)
-    return {name: (float(np.mean(hits)) if hits else None) for name, hits in rejections.items()}
+                p_values[name].append(test["p_value"])
+    return p_values
+
+
+def null_rates(design: pd.DataFrame, a: float, nu: float, dispersion: float, *, n_null: int, seed: int) -> dict:
+    """Measured rejection rates at ``ALPHA`` of the three tests under a pure power law at ``design``
+    (:func:`null_p_values`)."""
+    return rates_of(null_p_values(design, a, nu, dispersion, n_null=n_null, seed=seed))
+
+
+def rates_of(p_values: dict[str, list[float]]) -> dict:
+    """{test: fraction of null p-values below ALPHA} (None for a test never computed)."""
+    return {name: (float(np.mean(np.asarray(ps) < ALPHA)) if ps else None) for name, ps in p_values.items()}
+
+
+def calibrated_levels(p_values: dict[str, list[float]]) -> dict:
+    """{test: the ALPHA-quantile of its null p-values}: rejecting at p below it has a measured
+    false-positive rate of about ALPHA at this design (below ALPHA where the nominal test is liberal)."""
+    return {name: (float(np.quantile(ps, ALPHA, method="inverted_cdf")) if ps else None)
+            for name, ps in p_values.items()}
 
 
 def smoothed_cells(cells: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
