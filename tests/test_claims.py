@@ -260,3 +260,12 @@ def test_total_cost_sums_training_and_scoring_when_the_total_column_is_absent():
     assert np.allclose(steps, sweep["train_steps"] + sweep["score_probe_steps"])
     with_total = sweep.assign(**{COST_UNITS["steps"][0]: 7.0})
     assert (total_cost(with_total, "steps") == 7.0).all()
+
+
+def test_baseline_methods_are_not_fitted_as_scaling_curves_but_leave_the_claims_unchanged():
+    sweep = synthetic(_crossing(15000.0))
+    with_methods = _with_methods(sweep)
+    summary = analyse_sweep(with_methods, n_boot=20, n_null=20)
+    assert set(summary["protocols"]) == {"fixed_epochs"}
+    assert claim_entries(_config(), with_methods, summary) == claim_entries(_config(), sweep,
+                                                                             analyse_sweep(sweep, n_boot=20, n_null=20))

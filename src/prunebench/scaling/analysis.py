@@ -31,6 +31,10 @@ from prunebench.scaling.uncertainty import difference
 from prunebench.seeding import derive_seed
 
 BASELINE_METRIC, BASELINE_KEEP, RANDOM_METRIC = "none", "all", "random"
+# Protocols whose runs form scaling curves over (N, f): the static selections. The baseline methods
+# (rs2, compressed_schedule, infobatch) run at the largest N only and are compared on the
+# accuracy-vs-compute figure (prunebench.figures.compute), not fitted.
+SCALING_PROTOCOLS = ("fixed_epochs", "fixed_compute")
 CONVENTION = {
     "direction": "higher score = harder; keep=hard keeps the highest scores, keep=easy the lowest",
     "fraction_kept": "f = kept / initial size; prune_ratio = 1 - f",
@@ -140,7 +144,7 @@ def analyse_sweep(sweep: pd.DataFrame, *, criterion: str = "bic", n_boot: int = 
     base = baseline_rows(sweep)
     summary["full_data"] = fit_curve(base["n_kept"], base["test_error"], n_test_of(base), **fit_options) \
         if len(base) else None
-    for protocol in sorted(set(sweep["protocol"]) - {""}):
+    for protocol in sorted(set(sweep["protocol"]) & set(SCALING_PROTOCOLS)):
         summary["protocols"][protocol] = _analyse_protocol(sweep, protocol, summary["full_data"],
                                                            {**fit_options, "n_boot": n_boot, "n_null": n_null,
                                                             "seed": seed})
