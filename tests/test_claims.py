@@ -269,3 +269,18 @@ def test_baseline_methods_are_not_fitted_as_scaling_curves_but_leave_the_claims_
     assert set(summary["protocols"]) == {"fixed_epochs"}
     assert claim_entries(_config(), with_methods, summary) == claim_entries(_config(), sweep,
                                                                              analyse_sweep(sweep, n_boot=20, n_null=20))
+
+
+def test_figures_compute_cli_draws_from_a_sweep_table(tmp_path):
+    from prunebench.cli import main
+    from prunebench.config import load_config
+    from prunebench.provenance import stage_hash
+    from prunebench.sweep import write_sweep_table
+
+    sweep = _with_methods(synthetic(_crossing(15000.0)))
+    sweep["config_hash"] = stage_hash(load_config("cifar10-cpu"), "sweep_point")
+    write_sweep_table(sweep, tmp_path / "sweep.parquet")
+    out = tmp_path / "accuracy_vs_compute.png"
+    assert main(["figures", "compute", "--config", "cifar10-cpu", "--sweep", str(tmp_path / "sweep.parquet"),
+                 "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000

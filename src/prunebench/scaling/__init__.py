@@ -8,6 +8,8 @@
 * :mod:`~prunebench.scaling.uncertainty`: standard errors of seed means and of differences.
 * :mod:`~prunebench.scaling.frontier`: Pareto frontier over f; keep-easy/keep-hard crossover size.
 * :mod:`~prunebench.scaling.analysis`: the sweep table → ``results/<name>/scaling.json``.
+* :mod:`~prunebench.scaling.claims`: the four claims of issue 14 (crossover, beyond power law, no-loss
+  fraction, ranking transfer) with intervals and verdicts, as pure functions of the sweep table.
 """
 
 from prunebench.scaling.analysis import analyse_sweep, seed_means, strategy_rows
