@@ -284,3 +284,20 @@ def test_figures_compute_cli_draws_from_a_sweep_table(tmp_path):
     assert main(["figures", "compute", "--config", "cifar10-cpu", "--sweep", str(tmp_path / "sweep.parquet"),
                  "--out", str(out)]) == 0
     assert out.stat().st_size > 10_000
+
+
+def test_the_fieller_crossover_interval_covers_the_true_crossover_at_the_nominal_rate():
+    """5 sizes x 3 seeds, gap = 0.03 (ln N* - ln N) + N(0, 0.01): the 95% interval covers N* in
+    >= 92% of 400 repeats (an unbounded interval covers)."""
+    from prunebench.scaling.claims import gap_trend
+
+    rng = np.random.default_rng(1)
+    sizes = np.repeat(np.array(SIZES, float), 3)
+    star, covered = 15000.0, []
+    for _ in range(400):
+        gaps = pd.DataFrame({"initial_size": sizes, "seed": np.tile([0, 1, 2], len(SIZES)),
+                             "gap": 0.03 * (np.log(star) - np.log(sizes)) + rng.normal(0, 0.01, len(sizes))})
+        trend = gap_trend(gaps)
+        interval = fieller_interval(trend["b0"], trend["b1"], trend["se0"], trend["se1"], trend["t"])
+        covered.append(interval is None or interval[0] <= np.log(star) - trend["centre"] <= interval[1])
+    assert np.mean(covered) >= 0.92
