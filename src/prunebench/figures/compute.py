@@ -15,8 +15,8 @@ at f) and full data (f = 1). A method without rows is skipped and named under th
 Vertical error bars: standard error over seeds (binomial standard error at one seed,
 :mod:`prunebench.figures.uncertainty`); horizontal bars: the standard error of the cost over seeds.
 
-The cost column names live in :data:`COST_UNITS` only; a table written before the totals existed
-gets them from their parts.
+The cost column names come from ``prunebench.sweep.aggregate.COST_TOTALS`` (through
+:data:`COST_UNITS`); a table written before the totals existed gets them from their parts.
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ import pandas as pd
 
 from prunebench.figures.style import DIRECTION_NOTE, label, metric_colors, new_figure, suptitle
 from prunebench.figures.uncertainty import error_bar_note, with_standard_errors
+from prunebench.sweep.aggregate import COST_TOTALS
 
-# unit: (total column, its parts (training, scoring), axis label)
+# unit: (total column, its parts (training, scoring), axis label); the names are the sweep table's
+# (prunebench.sweep.aggregate.COST_TOTALS, the one place they are defined)
 COST_UNITS = {
-    "steps": ("total_steps", ("train_steps", "score_probe_steps"), "total optimizer steps (scoring + training)"),
-    "seconds": ("total_wall_time_s", ("train_wall_time_s", "score_wall_time_s"), "total seconds (scoring + training)"),
+    unit: (total, COST_TOTALS[total], axis) for unit, total, axis in (
+        ("steps", "total_steps", "total optimizer steps (scoring + training)"),
+        ("seconds", "total_wall_time_s", "total seconds (scoring + training)"))
 }
 # method name: (protocol, metric, keep or None = every keep of the protocol), drawing style
 METHODS = {
