@@ -100,6 +100,15 @@ class AirbenchNet(nn.Module):
         filters = (eigenvectors.T.reshape(-1, c, h, w) / torch.sqrt(eigenvalues.view(-1, 1, 1, 1) + eps)).float()
         self.whiten.weight.copy_(torch.cat((filters, -filters)).to(self.whiten.weight))
 
+    def set_input_bias_trainable(self, trainable: bool) -> None:
+        """airbench's speed trick: once the whitening bias is frozen nothing needs the input gradient
+        of the first conv block, so autograd skips that (the most expensive, full-resolution) dgrad."""
+        bias = getattr(self.whiten, "bias", None)
+        if isinstance(bias, nn.Parameter) and bias.requires_grad != trainable:
+            bias.requires_grad_(trainable)
+            if not trainable:
+                bias.grad = None
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features (B×width)."""
         if self.whiten is not None:

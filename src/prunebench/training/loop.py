@@ -8,7 +8,6 @@ a run resumed from a checkpoint continues bit-identically on the CPU.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
@@ -24,7 +23,6 @@ from torch import nn
 from prunebench.data.dataset import ImageDataset, normalize
 from prunebench.errors import PrunebenchError
 from prunebench.models import create_model, embed
-from prunebench.provenance import atomic_write, config_hash
 from prunebench.seeding import derive_seed
 from prunebench.training.augment import (
     alternating_flips, crop_batch, draw_epoch_augmentation, flip_batch, translate_batch,
@@ -34,7 +32,12 @@ from prunebench.training.config import TrainConfig, tta_level
 from prunebench.training.dynamic import (clock_stride, clocked, epoch_steps, epochs_to_steps, lookahead_on_clock,
                                          planned_by_epoch_steps, pruning_epoch, select_examples)
 from prunebench.training.lookahead import lookahead_sync
-from prunebench.training.muon import MuonSGD
+from prunebench.training.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
+from prunebench.training.device import _synchronize, autocast, resolve_device, training_context
+from prunebench.training.optim import advance_schedule, build_optimizer, lr_factor, param_groups
+
+__all__ = ["TrainResult", "accuracy", "build_model", "build_optimizer", "embed_dataset", "lr_factor", "param_groups",
+           "predict", "resolve_device", "run_fingerprint", "train", "training_context"]
 
 
 @dataclass
@@ -54,14 +57,6 @@ class TrainResult:
 # Set-up helpers
 # ----------------------------------------------------------------------------------------------
 
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else the CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PrunebenchError("device 'cuda' requested but no GPU is visible; set device: cpu (or auto)")
-    return device
 
 
 def build_model(cfg: TrainConfig | dict, num_classes: int, seed: int) -> nn.Module:
@@ -72,26 +67,6 @@ def build_model(cfg: TrainConfig | dict, num_classes: int, seed: int) -> nn.Modu
         return create_model(cfg.model, num_classes, **cfg.model_kwargs)
 
 
-@contextlib.contextmanager
-def training_context(cfg: TrainConfig, device: torch.device):
-    """Fix threads (and, on CUDA, deterministic kernels) for the run, restoring the previous settings.
-
-    On the CPU a fixed thread count already makes every kernel this loop uses deterministic (the
-    tests check bit-identical reruns); ``torch.use_deterministic_algorithms`` is left off there
-    because enabling it imports torch._inductor, about 4 s per process, paid by every sweep job.
-    """
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    if device.type == "cuda":
-        torch.use_deterministic_algorithms(cfg.deterministic, warn_only=True)
-        torch.backends.cudnn.benchmark = not cfg.deterministic
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        if device.type == "cuda":
-            torch.use_deterministic_algorithms(deterministic)
 
 
 def images_on_device(dataset: ImageDataset, device: torch.device) -> torch.Tensor:
@@ -99,45 +74,10 @@ def images_on_device(dataset: ImageDataset, device: torch.device) -> torch.Tenso
     return torch.from_numpy(np.ascontiguousarray(dataset.images)).to(device).permute(0, 3, 1, 2)
 
 
-def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
-    """Weights get ``lr``/``weight_decay``; ≤1-d params get them scaled by ``bias_lr_scale``;
-    with ``muon.lr`` > 0, 4-d filters form a Muon group of their own."""
-    def is_filter(param) -> bool:
-        return cfg.muon.lr > 0 and param.ndim == 4
-
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    filters = [p for p in trainable if is_filter(p)]
-    weights = [p for p in trainable if p.ndim > 1 and not is_filter(p)]
-    biases = [p for p in trainable if p.ndim <= 1]
-    scale = cfg.bias_lr_scale
-    groups = [dict(params=weights, lr=cfg.lr, weight_decay=cfg.weight_decay)]
-    if biases:
-        groups.append(dict(params=biases, lr=cfg.lr * scale, weight_decay=cfg.weight_decay / scale))
-    if filters:
-        groups.append(dict(params=filters, lr=cfg.muon.lr, momentum=cfg.muon.momentum, nesterov=cfg.muon.nesterov,
-                           weight_decay=0.0, muon=True, ns_steps=cfg.muon.ns_steps))
-    return [group for group in groups if group["params"]]
 
 
-def lr_factor(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    """Multiplier of the peak lr at ``step`` (per-step schedule)."""
-    if cfg.schedule == "constant":
-        return 1.0
-    decay_range = 1.0 - cfg.lr_end
-    if cfg.schedule == "linear":
-        return 1.0 - decay_range * step / total_steps
-    peak = cfg.warmup * total_steps
-    if step < peak:
-        return cfg.warmup_start + (1.0 - cfg.warmup_start) * step / peak
-    return cfg.lr_end + decay_range * (total_steps - step) / max(total_steps - peak, 1e-9)
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig, total_steps: int):
-    groups = param_groups(model, cfg)
-    optimizer_class = MuonSGD if any(group.get("muon") for group in groups) else torch.optim.SGD
-    optimizer = optimizer_class(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, cfg))
-    return optimizer, scheduler
 
 
 def init_whitening(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig, seed: int, device) -> None:
@@ -151,44 +91,9 @@ def init_whitening(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig, 
     model.init_whitening(images)
 
 
-# ----------------------------------------------------------------------------------------------
-# Checkpoints
-# ----------------------------------------------------------------------------------------------
-
-def run_fingerprint(cfg: TrainConfig, train_set: ImageDataset, seed: int, total_steps: int) -> str:
-    """What a checkpoint must match to be resumed: config, seed, data ids, step budget."""
-    return config_hash([cfg.to_dict(), seed, train_set.checksum, train_set.ids.tolist(), total_steps])
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
-    """Atomically write model, optimizer, scheduler, RNG state and progress to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = dict(state, model=model.state_dict(), optimizer=optimizer.state_dict(),
-                   scheduler=scheduler.state_dict(), torch_rng=torch.get_rng_state())
-    if torch.cuda.is_available():
-        payload["cuda_rng"] = torch.cuda.get_rng_state_all()
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
-
-def load_checkpoint(path: Path, model, optimizer, scheduler, fingerprint: str, device) -> dict:
-    """Restore a checkpoint written by :func:`save_checkpoint`; returns its progress state."""
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # a truncated file raises various errors
-        raise PrunebenchError(f"checkpoint {path} is unreadable ({err.__class__.__name__}); delete it to start over") from err
-    if payload.get("fingerprint") != fingerprint:
-        raise PrunebenchError(f"checkpoint {path} belongs to a different run (config, seed, data or steps differ); "
-                              "delete it or choose another checkpoint path")
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    scheduler.load_state_dict(payload["scheduler"])
-    torch.set_rng_state(payload["torch_rng"].cpu())
-    if "cuda_rng" in payload and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in payload["cuda_rng"]])
-    state = {k: payload[k] for k in ("fingerprint", "epoch", "step", "wall_time_s", "history")}
-    state["clock"] = float(payload.get("clock", state["step"]))  # dynamic pruning's schedule clock
-    scores = payload.get("scores")  # dynamic pruning's per-example losses live on the CPU
-    return dict(state, lookahead=payload.get("lookahead", {}), scores=None if scores is None else scores.cpu())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -236,19 +141,11 @@ def planned_steps(cfg: TrainConfig, num_examples: int) -> int:
 
 
 def set_whiten_bias_trainable(model: nn.Module, trainable: bool) -> None:
-    """airbench's speed trick: once the whitening bias is frozen, nothing needs the input gradient
-    of the first conv block, so autograd skips that (the most expensive, full-resolution) dgrad."""
-    whiten = getattr(model, "whiten", None)
-    bias = getattr(whiten, "bias", None)
-    if isinstance(bias, nn.Parameter) and bias.requires_grad != trainable:
-        bias.requires_grad_(trainable)
-        if not trainable:
-            bias.grad = None
-
-
-def autocast(cfg: TrainConfig, device: torch.device):
-    enabled = cfg.bf16 and device.type == "cuda"
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+    """Freeze or thaw the model's input-layer bias when the model offers it (airbench's
+    ``set_input_bias_trainable``: the model owns the trick, the loop only keeps its schedule)."""
+    setter = getattr(model, "set_input_bias_trainable", None)
+    if setter is not None:
+        setter(trainable)
 
 
 def epoch_augmentation(num_examples: int, cfg: TrainConfig, seed: int, epoch: int, side: int = 0):
@@ -268,16 +165,6 @@ def epoch_augmentation(num_examples: int, cfg: TrainConfig, seed: int, epoch: in
     return order, flips, shifts, crops
 
 
-def advance_schedule(scheduler, clock: float, clock_on: bool) -> None:
-    """After an optimizer step: ``scheduler.step()``, or on dynamic pruning's schedule clock the
-    lr LambdaLR gives at ``clock`` (its own rule, base_lr · factor(clock))."""
-    if not clock_on:
-        scheduler.step()
-        return
-    scheduler.last_epoch = clock
-    for group, base_lr, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
-        group["lr"] = base_lr * factor(clock)
-    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
 
 def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: int, seed: int, step: int,
@@ -438,9 +325,6 @@ def _progress_bar(cfg: TrainConfig, total: int, initial: int):
                 disable=not (cfg.progress and sys.stderr.isatty()))
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ----------------------------------------------------------------------------------------------
