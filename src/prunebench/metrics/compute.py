@@ -43,11 +43,18 @@ def metric_params(config: dict, name: str, overrides: dict | None = None) -> dic
 
 
 def check_metric_names(config: dict) -> list[str]:
-    """``metrics.names`` + variants, each checked against the registry and :func:`check_no_evaluation_split`."""
+    """``metrics.names`` + variants, each checked against the registry, :func:`check_no_evaluation_split`
+    and :func:`~prunebench.metrics.registry.check_metric_serves` (the config's task records what it needs)."""
+    from prunebench.metrics.registry import check_metric_serves
+    from prunebench.tasks import task_of_config
+
     metrics = config.get("metrics") or {}
     names = list(metrics.get("names") or []) + sorted(metrics.get("variants") or {})
+    task = task_of_config(config)
     for name in names:
-        check_no_evaluation_split(name, resolve_score_name(config, name)[0])
+        metric = resolve_score_name(config, name)[0]
+        check_no_evaluation_split(name, metric)
+        check_metric_serves(task, metric)
     return names
 
 

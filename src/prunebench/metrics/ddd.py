@@ -27,7 +27,7 @@ def heldout_error_fraction(masks: np.ndarray, wrong: np.ndarray) -> np.ndarray:
     return (held * wrong).sum(axis=0) / counts
 
 
-@register_metric("ddd", defaults={"models": None, "seeds": 2, "folds": 2, "epochs": None, "estimator": "error"},
+@register_metric("ddd", needs=("correct",), defaults={"models": None, "seeds": 2, "folds": 2, "epochs": None, "estimator": "error"},
                  reference="Meding, Buschoff, Geirhos, Wichmann 2022, Trivial or Impossible — dichotomous data difficulty masks model differences (ICLR)")
 def ddd(ctx, params):
     """Dichotomous data difficulty: fraction of a diverse set of models that get the image wrong.

@@ -38,7 +38,7 @@ def forgetting_counts(correct: np.ndarray) -> np.ndarray:
     return counts
 
 
-@register_metric("forgetting", defaults={"ensemble_size": 1},
+@register_metric("forgetting", needs=("correct",), defaults={"ensemble_size": 1},
                  reference="Toneva et al. 2019, An Empirical Study of Example Forgetting (ICLR)")
 def forgetting(ctx, params):
     """Forgetting score (Toneva et al. 2019): number of forgetting events ``acc_t > acc_{t+1}``.
@@ -95,7 +95,7 @@ def aum_window(ctx, params, run_epochs: int) -> int:
     return min(window, int(params["epochs"] or window))
 
 
-@register_metric("aum", defaults={"ensemble_size": 1, "epochs": None, "window": "whole-run"},
+@register_metric("aum", needs=("logits",), defaults={"ensemble_size": 1, "epochs": None, "window": "whole-run"},
                  reference="Pleiss, Zhang, Elenberg, Weinberger 2020, Identifying Mislabeled Data using the AUM (NeurIPS)")
 def aum(ctx, params):
     """Area under the margin (Pleiss et al. 2020), negated: ``score = −AUM``.

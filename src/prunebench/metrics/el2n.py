@@ -21,7 +21,7 @@ def el2n_from_logits(logits_per_model: list[np.ndarray], labels: np.ndarray) -> 
     return el2n_per_model(logits_per_model, labels).mean(axis=0)
 
 
-@register_metric("el2n", defaults={"ensemble_size": 10, "epoch": None},
+@register_metric("el2n", needs=("probabilities",), defaults={"ensemble_size": 10, "epoch": None},
                  reference="Paul, Ganguli, Dziugaite 2021, Deep Learning on a Data Diet, eq. EL2N")
 def el2n(ctx, params):
     """EL2N score (Paul et al. 2021): ``E_{w_t} || p(w_t, x) - y ||_2`` with ``p = softmax(f(x))``.
@@ -115,7 +115,7 @@ def _batches(ctx, batch_size: int):
         yield x, torch.from_numpy(data.labels[start:start + batch_size]).to(ctx.device)
 
 
-@register_metric("grand", defaults={"ensemble_size": 10, "epoch": None, "variant": "full", "batch_size": 128},
+@register_metric("grand", needs=("loss",), defaults={"ensemble_size": 10, "epoch": None, "variant": "full", "batch_size": 128},
                  reference="Paul, Ganguli, Dziugaite 2021, Deep Learning on a Data Diet, eq. GraNd")
 def grand(ctx, params):
     """GraNd score (Paul et al. 2021): ``E_{w_t} || ∇_{w_t} L(f(x), y) ||_2`` (plain cross-entropy).

@@ -160,7 +160,7 @@ def _cost(ctx, runs, epochs, cfg):
     return dict(probe_epochs=epochs, **run_costs(runs, len(ctx.train_set))), f"m={len(runs)},ratio={cfg['ratio']}"
 
 
-@register_metric("memorization", defaults={"estimator": "correctness"}, min_models=4,
+@register_metric("memorization", needs=("correct",), defaults={"estimator": "correctness"}, min_models=4,
                  reference="Feldman & Zhang 2020, What Neural Networks Memorize and Why (NeurIPS), eq. 1 and §3")
 def memorization(ctx, params):
     """Memorization (Feldman & Zhang 2020): ``mem(A, S, i) = P_{h←A(S)}[h(x_i)=y_i] − P_{h←A(S∖i)}[h(x_i)=y_i]``.
@@ -226,7 +226,7 @@ def combine_folds(n: int, per_fold, variant: str) -> tuple[np.ndarray, np.ndarra
     return scores, np.sqrt(se_sq)
 
 
-@register_metric("influence", defaults={"variant": "max", "estimator": "correctness", "folds": 2}, min_models=4,
+@register_metric("influence", needs=("correct",), defaults={"variant": "max", "estimator": "correctness", "folds": 2}, min_models=4,
                  reads=("train",),
                  reference="Feldman & Zhang 2020, What Neural Networks Memorize and Why (NeurIPS), eq. 2")
 def influence(ctx, params):

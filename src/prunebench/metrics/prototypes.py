@@ -24,7 +24,7 @@ def class_centroid_distance(embeddings: np.ndarray, labels: np.ndarray) -> np.nd
     return 1.0 - (l2_normalize(embeddings) * l2_normalize(centroids)[labels]).sum(axis=1)
 
 
-@register_metric("supervised-prototypes", defaults={"ensemble_size": 1, "epoch": None},
+@register_metric("supervised-prototypes", needs=("embedding",), defaults={"ensemble_size": 1, "epoch": None},
                  reference="Sorscher et al. 2022, §5 (supervised prototypes)")
 def supervised_prototypes(ctx, params):
     """Cosine distance to the own-class prototype in the probe's embedding (Sorscher et al. 2022).
@@ -52,7 +52,7 @@ def kmeans_nearest_distance(embeddings: np.ndarray, k: int, seed: int, n_init: i
     return 1.0 - (x @ l2_normalize(km.cluster_centers_).T).max(axis=1)
 
 
-@register_metric("ssl-prototypes", needs_labels=False,
+@register_metric("ssl-prototypes", needs=("embedding",), needs_labels=False,
                  defaults={"k": None, "n_init": 3, "encoder": "simclr", "checkpoint": None, "image_size": None,
                            "simclr": {}},
                  reference="Sorscher et al. 2022, §6 (self-supervised prototypes; SwAV + k-means on ImageNet)")

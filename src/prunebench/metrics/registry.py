@@ -17,7 +17,10 @@ any other split, and :func:`prunebench.metrics.compute.check_metric_names` refus
 workflow is parsed, every configured metric that reads :data:`EVALUATION_SPLIT`, the split the
 sweep evaluates on (a score computed from it would select training data with test labels).
 ``min_models`` is the fewest models an estimator needs before its standard error is defined
-(see :func:`prunebench.metrics.reliability.usable_for_figures`).
+(see :func:`prunebench.metrics.reliability.usable_for_figures`). ``needs`` declares the per-example
+outputs the metric reads from its task's models (of :data:`prunebench.tasks.OUTPUTS`: loss,
+correct, probabilities, margin, embedding, logits); :func:`check_metric_serves` refuses, at parse
+time, a metric whose task cannot record one of them.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class MetricSpec:
     summary: str
     reads: tuple[str, ...] = ("train",)
     min_models: int = 1
+    needs: tuple[str, ...] = ()
 
     def params(self, overrides: dict | None = None) -> dict:
         """Defaults updated by the config block ``overrides`` (unknown keys are an error)."""
@@ -99,22 +103,27 @@ _PLUGINS_LOADED = False
 
 
 def register_metric(name: str, *, defaults: dict | None = None, reference: str = "", needs_labels: bool = True,
-                    reads: tuple[str, ...] = ("train",), min_models: int = 1):
+                    reads: tuple[str, ...] = ("train",), min_models: int = 1, needs: tuple[str, ...] = ()):
     """Decorator registering ``fn(ctx, params) -> MetricResult`` under ``name``.
 
     ``reads``: the data splits the metric reads (of :data:`SPLITS`); ``min_models``: the fewest
-    models its estimator needs for a standard error.
+    models its estimator needs for a standard error; ``needs``: the per-example outputs it reads
+    (of :data:`prunebench.tasks.OUTPUTS`).
     """
     unknown = sorted(set(reads) - set(SPLITS))
     if unknown:
         raise ValueError(f"metric '{name}' declares unknown split(s) {unknown}; splits are {SPLITS}")
+    from prunebench.tasks.base import OUTPUTS, unknown_outputs
+
+    if unknown_outputs(needs):
+        raise ValueError(f"metric '{name}' needs unknown output(s) {unknown_outputs(needs)}; outputs are {OUTPUTS}")
 
     def decorator(fn: Callable) -> Callable:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"metric '{name}' is registered twice ({_REGISTRY[name].fn.__module__}, {fn.__module__})")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         _REGISTRY[name] = MetricSpec(name, fn, dict(defaults or {}), reference, needs_labels, summary,
-                                     tuple(reads), int(min_models))
+                                     tuple(reads), int(min_models), tuple(needs))
         return fn
 
     return decorator
@@ -144,3 +153,16 @@ def get_metric(name: str) -> MetricSpec:
     if name not in _REGISTRY:
         raise PrunebenchError(f"unknown metric '{name}'; registered metrics: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
+
+
+def check_metric_serves(task, metric: str) -> None:
+    """Refuse ``metric`` when ``task`` (a :class:`~prunebench.tasks.Task` or its name) cannot record
+    an output the metric ``needs``: one line naming the missing outputs and the fix."""
+    from prunebench.tasks import get_task
+
+    task = get_task(task) if isinstance(task, str) else task
+    missing = [name for name in get_metric(metric).needs if name not in task.outputs]
+    if missing:
+        raise PrunebenchError(f"metric '{metric}' needs per-example {', '.join(missing)}, which task '{task.name}' "
+                              f"does not record (it records {', '.join(sorted(task.outputs)) or 'nothing'}); "
+                              f"drop '{metric}' from metrics.names or add the output to the task")

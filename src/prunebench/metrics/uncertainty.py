@@ -43,7 +43,7 @@ def entropy(probs: np.ndarray) -> np.ndarray:
     return -(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum(axis=-1)
 
 
-@register_metric("margin", defaults={"ensemble_size": 1, "epoch": None, "variant": "top2"},
+@register_metric("margin", needs=("probabilities",), defaults={"ensemble_size": 1, "epoch": None, "variant": "top2"},
                  reference="uncertainty sampling (Scheffer et al. 2001; DeepCore, Guo et al. 2022)")
 def margin(ctx, params):
     """Margin uncertainty of the probe's (ensemble-mean) softmax ``p``, higher = harder.
@@ -64,7 +64,7 @@ def margin(ctx, params):
                         **run_costs(runs, len(ctx.train_set), epoch))
 
 
-@register_metric("entropy", defaults={"ensemble_size": 1, "epoch": None},
+@register_metric("entropy", needs=("probabilities",), defaults={"ensemble_size": 1, "epoch": None},
                  reference="uncertainty sampling (Settles 2009; DeepCore, Guo et al. 2022)")
 def entropy_metric(ctx, params):
     """Entropy of the probe's predicted distribution: ``H(p) = −Σ_k p_k log p_k``, ``p`` = ensemble-mean softmax."""
@@ -100,7 +100,7 @@ ACQUISITIONS = {
 }
 
 
-@register_metric("ensemble-active-learning", defaults={"ensemble_size": 4, "epoch": None,
+@register_metric("ensemble-active-learning", needs=("probabilities",), defaults={"ensemble_size": 4, "epoch": None,
                                                         "acquisition": "variation-ratio"},
                  reference="Chitta, Alvarez, Haussmann, Farabet 2019/2021, Training Data Subset Search with Ensemble Active Learning")
 def ensemble_active_learning(ctx, params):

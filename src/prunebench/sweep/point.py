@@ -291,6 +291,14 @@ def score_cost(config: dict, point: SweepPoint, provenance: dict) -> dict:
             "score_wall_time_s": float(provenance.get("wall_time_s") or 0.0)}
 
 
+def evaluation_fields(config: dict, result, test_set) -> dict:
+    """The task's own evaluation of the point's test predictions (``eval_metric``, ``eval_value``,
+    ``eval_error`` = what scaling fits, ``eval_higher_is_better``); see :class:`prunebench.tasks.Evaluation`."""
+    from prunebench.tasks import task_of_config
+
+    return task_of_config(config).evaluate(result.test_logits, test_set).row()
+
+
 def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenance, device, threads, wall_s) -> dict:
     """The tidy-table row of a finished point."""
     n_kept = len(pruned)
@@ -311,6 +319,7 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
         **seeds,
         "test_accuracy": accuracy,
         "test_error": 1.0 - accuracy,
+        **evaluation_fields(config, result, test_set),
         "n_test": len(test_set),
         "train_steps": int(result.train_steps),
         "epochs": float(result.epochs),

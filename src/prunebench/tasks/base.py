@@ -1,0 +1,99 @@
+"""The Task seam: what a task owns, so that the training loop, the metrics and the sweep never
+touch a modality's data or model.
+
+Modelled on lm-evaluation-harness's ``Task`` (``lm_eval/api/task.py``: a task owns its splits,
+turns examples into model inputs and scores outputs with its own metric; ``higher_is_better`` is
+data) and airbench94's loader/infer split (the image task owns normalisation, augmentation, TTA).
+
+A task provides:
+
+- ``load_split(data_cfg, split)``: its **example set** (anything with ``ids`` (canonical int ids of
+  the full split), ``checksum``, ``__len__`` and ``subset(positions)``); ``strata(examples)`` gives
+  the groups balanced selection balances (class labels, query ids, domains) or ``None``.
+- ``build_model(train_cfg, examples, seed)``, ``train(model, examples, train_cfg, ...)``: the model
+  with its tricks (whitening init, input-bias freeze, ...) and training with its batches and
+  augmentation (the optimizer, schedule, checkpoints and dynamic pruning are the loop's).
+- ``outputs``: the per-example outputs it can record, a subset of :data:`OUTPUTS`; metrics declare
+  what they need (``register_metric(..., needs=...)``) and :func:`check_metric_serves` refuses a
+  metric a task cannot serve.
+- ``example_outputs(model, examples, ...)``: those outputs, aligned to ``examples``;
+  ``example_losses`` the per-example loss; ``embed`` the embedding.
+- ``evaluate(predictions, examples)``: :class:`Evaluation` (metric name, value, direction and the
+  error the scaling fits use, e.g. 1 - accuracy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+OUTPUTS = ("loss", "correct", "probabilities", "margin", "embedding", "logits")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A task's score of a trained model on its evaluation split.
+
+    ``error`` is what the scaling laws fit (it falls with more data): ``1 - value`` for a
+    higher-is-better metric in [0, 1] such as accuracy, ``value`` itself for a loss.
+    """
+
+    metric: str
+    value: float
+    error: float
+    higher_is_better: bool
+
+    def row(self) -> dict:
+        """The sweep-row columns (``eval_metric``, ``eval_value``, ``eval_error``, ``eval_higher_is_better``)."""
+        return {"eval_metric": self.metric, "eval_value": float(self.value), "eval_error": float(self.error),
+                "eval_higher_is_better": bool(self.higher_is_better)}
+
+
+class Task:
+    """Base class of a task; subclasses are registered with ``@register_task(name)``."""
+
+    name: str = ""
+    outputs: frozenset = frozenset()
+    eval_metric: str = ""
+    higher_is_better: bool = True
+    summary: str = ""
+
+    def load_split(self, data_cfg: dict, split: str):
+        raise NotImplementedError
+
+    def strata(self, examples) -> np.ndarray | None:
+        return None
+
+    def build_model(self, train_cfg, examples, seed: int):
+        raise NotImplementedError
+
+    def train(self, model, examples, train_cfg, *, seed: int, device="cpu", eval_set=None, steps=None,
+              callbacks=(), checkpoint_path=None):
+        raise NotImplementedError
+
+    def predict(self, model, examples, *, device="cpu", train_cfg=None) -> np.ndarray:
+        """The raw predictions ``evaluate`` scores (e.g. logits), aligned to ``examples``."""
+        raise NotImplementedError
+
+    def example_outputs(self, model, examples, names, *, device="cpu", train_cfg=None) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def example_losses(self, model, examples, *, device="cpu", train_cfg=None) -> np.ndarray:
+        return self.example_outputs(model, examples, ("loss",), device=device, train_cfg=train_cfg)["loss"]
+
+    def embed(self, model, examples, *, device="cpu", train_cfg=None) -> np.ndarray:
+        return self.example_outputs(model, examples, ("embedding",), device=device, train_cfg=train_cfg)["embedding"]
+
+    def evaluate(self, predictions: np.ndarray, examples) -> Evaluation:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """Name, outputs, evaluation metric and direction (``tasks list``)."""
+        return {"task": self.name, "outputs": [o for o in OUTPUTS if o in self.outputs], "eval_metric": self.eval_metric,
+                "higher_is_better": self.higher_is_better, "summary": self.summary}
+
+
+def unknown_outputs(names) -> list[str]:
+    """Names of ``names`` outside :data:`OUTPUTS`."""
+    return sorted(set(names) - set(OUTPUTS))
