@@ -88,6 +88,14 @@ class Task:
     def evaluate(self, predictions: np.ndarray, examples) -> Evaluation:
         raise NotImplementedError
 
+    def synthetic_split(self, size: int, seed: int, split: str = "train"):
+        """A tiny random example set of this task (for the contract tests; no data on disk)."""
+        raise NotImplementedError
+
+    def smoke_recipe(self) -> dict:
+        """The cheapest training recipe of this task (1 epoch, tiny model), for the contract tests."""
+        raise NotImplementedError
+
     def describe(self) -> dict:
         """Name, outputs, evaluation metric and direction (``tasks list``)."""
         return {"task": self.name, "outputs": [o for o in OUTPUTS if o in self.outputs], "eval_metric": self.eval_metric,

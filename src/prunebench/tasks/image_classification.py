@@ -99,3 +99,17 @@ class ImageClassification(Task):
 
         value = accuracy(predictions, examples.labels)
         return Evaluation("accuracy", value, 1.0 - value, True)
+
+    def synthetic_split(self, size: int, seed: int, split: str = "train"):
+        """``size`` random 16×16 CIFAR-normalised images of 4 classes (ids 0..size-1)."""
+        from prunebench.data.dataset import ImageDataset
+
+        rng = np.random.default_rng(seed)
+        images = rng.integers(0, 256, size=(size, 16, 16, 3), dtype=np.uint8)
+        labels = np.arange(size, dtype=np.int64) % 4
+        return ImageDataset("cifar10", split, images, labels, np.arange(size, dtype=np.int64),
+                            [f"class{k}" for k in range(4)], f"synthetic-{seed}-{size}")
+
+    def smoke_recipe(self) -> dict:
+        return {"model": "airbench", "model_kwargs": {"width": "tiny"}, "epochs": 1, "batch_size": 32,
+                "threads": 1, "progress": False, "tta": 0}

@@ -1,0 +1,247 @@
+"""The task seam: registry, the contract every registered task keeps, metric ``needs``, and a
+throw-away toy task (linear model on Gaussian blobs, registered only here) run end to end through
+a registered metric, an output-derived score, selection, the sweep row's evaluation and a scaling fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+import torch
+
+from prunebench.errors import PrunebenchError
+from prunebench.metrics.registry import check_metric_serves, get_metric, list_metrics
+from prunebench.tasks import OUTPUTS, Evaluation, Task, get_task, list_tasks, register_task, unregister_task
+
+
+# ----------------------------------------------------------------------------------------------
+# The toy task
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Blobs:
+    """Example set of the toy task: 2-d points of 3 Gaussian classes."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    checksum: str
+    num_classes: int = 3
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, positions):
+        positions = np.asarray(positions, dtype=np.int64)
+        return replace(self, features=self.features[positions], labels=self.labels[positions], ids=self.ids[positions])
+
+
+@dataclass
+class ToyResult:
+    model: torch.nn.Module
+    test_logits: np.ndarray | None
+    train_steps: int
+
+
+class ToyTask(Task):
+    """Linear softmax regression on blobs; records loss, correct and probabilities only."""
+
+    outputs = frozenset({"loss", "correct", "probabilities"})
+    eval_metric = "accuracy"
+    higher_is_better = True
+    summary = "toy blobs"
+
+    def synthetic_split(self, size, seed, split="train"):
+        rng = np.random.default_rng(seed)
+        labels = np.arange(size) % 3
+        centres = np.array([[0.0, 2.0], [2.0, -1.0], [-2.0, -1.0]])
+        features = (centres[labels] + rng.normal(scale=1.2, size=(size, 2))).astype(np.float32)
+        return Blobs(features, labels.astype(np.int64), np.arange(size, dtype=np.int64), f"blobs-{seed}-{size}")
+
+    load_split = lambda self, data_cfg, split: self.synthetic_split(data_cfg["size"], data_cfg["seed"], split)  # noqa: E731
+
+    def strata(self, examples):
+        return examples.labels
+
+    def smoke_recipe(self):
+        return {"epochs": 1, "lr": 0.5}
+
+    def build_model(self, train_cfg, examples, seed):
+        torch.manual_seed(seed)
+        return torch.nn.Linear(2, examples.num_classes)
+
+    def train(self, model, examples, train_cfg, *, seed, device="cpu", eval_set=None, steps=None, callbacks=(),
+              checkpoint_path=None):
+        optimizer = torch.optim.SGD(model.parameters(), lr=train_cfg["lr"])
+        x, y = torch.from_numpy(examples.features), torch.from_numpy(examples.labels)
+        epochs = 20 * train_cfg["epochs"]
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        logits = None if eval_set is None else self.predict(model, eval_set)
+        return ToyResult(model, logits, epochs)
+
+    def predict(self, model, examples, *, device="cpu", train_cfg=None):
+        with torch.no_grad():
+            return model(torch.from_numpy(examples.features)).numpy()
+
+    def example_outputs(self, model, examples, names, *, device="cpu", train_cfg=None):
+        logits = torch.from_numpy(self.predict(model, examples))
+        y = torch.from_numpy(examples.labels)
+        every = {"loss": torch.nn.functional.cross_entropy(logits, y, reduction="none").numpy(),
+                 "correct": (logits.argmax(1) == y).numpy(), "probabilities": logits.softmax(1).numpy()}
+        return {name: every[name] for name in names}
+
+    def evaluate(self, predictions, examples):
+        value = float((predictions.argmax(1) == examples.labels).mean())
+        return Evaluation("accuracy", value, 1.0 - value, True)
+
+
+@pytest.fixture
+def toy_task():
+    register_task("toy-blobs")(ToyTask)
+    yield get_task("toy-blobs")
+    unregister_task("toy-blobs")
+
+
+# ----------------------------------------------------------------------------------------------
+# Registry
+# ----------------------------------------------------------------------------------------------
+
+def test_registry_lists_image_classification_and_refuses_unknown_names():
+    assert "image-classification" in list_tasks()
+    with pytest.raises(PrunebenchError, match="unknown task 'nope'; registered tasks: .*image-classification"):
+        get_task("nope")
+
+
+def test_toy_task_registers_and_unregisters(toy_task):
+    assert toy_task.name == "toy-blobs" and "toy-blobs" in list_tasks()
+    unregister_task("toy-blobs")
+    assert "toy-blobs" not in list_tasks()
+
+
+def test_tasks_list_cli(capsys):
+    from prunebench.cli import main
+
+    assert main(["tasks", "list"]) == 0
+    line = [row for row in capsys.readouterr().out.splitlines() if row.startswith("image-classification:")]
+    assert line and "eval accuracy (higher is better)" in line[0] and "embedding" in line[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# The contract of every registered task (tiny data, 1 epoch)
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list_tasks())
+def test_task_contract(name):
+    torch.set_num_threads(1)
+    task = get_task(name)
+    assert task.outputs and set(task.outputs) <= set(OUTPUTS)
+    train_set, test_set = task.synthetic_split(64, seed=0), task.synthetic_split(32, seed=1, split="test")
+    recipe = task.smoke_recipe()
+    model = task.build_model(recipe, train_set, seed=0)
+    result = task.train(model, train_set, recipe, seed=0, eval_set=test_set)
+    outputs = task.example_outputs(model, train_set, sorted(task.outputs), train_cfg=recipe)
+    for output, values in outputs.items():
+        assert len(values) == len(train_set.ids), output
+        assert np.all(np.isfinite(np.asarray(values, dtype=np.float64))), output
+    evaluation = task.evaluate(result.test_logits, test_set)
+    assert evaluation.metric == task.eval_metric and evaluation.higher_is_better == task.higher_is_better
+    assert 0.0 <= evaluation.value <= 1.0 and evaluation.error == pytest.approx(1.0 - evaluation.value)
+    strata = task.strata(train_set)
+    assert strata is None or len(strata) == len(train_set)
+
+
+@pytest.mark.parametrize("name", list_tasks())
+def test_image_task_reproduces_the_loop(name):
+    """The task's predictions are the loop's own test logits (same TTA, layout): nothing recomputed differently."""
+    task = get_task(name)
+    train_set, test_set = task.synthetic_split(64, seed=0), task.synthetic_split(32, seed=1, split="test")
+    recipe = task.smoke_recipe()
+    result = task.train(task.build_model(recipe, train_set, seed=0), train_set, recipe, seed=0, eval_set=test_set)
+    np.testing.assert_array_equal(task.predict(result.model, test_set, train_cfg=recipe), result.test_logits)
+
+
+@pytest.mark.parametrize("task_name", list_tasks())
+@pytest.mark.parametrize("metric", list_metrics())
+def test_every_metric_is_served_or_refused_in_one_line(task_name, metric):
+    task, needs = get_task(task_name), get_metric(metric).needs
+    assert set(needs) <= set(OUTPUTS)
+    if set(needs) <= set(task.outputs):
+        check_metric_serves(task, metric)
+    else:
+        with pytest.raises(PrunebenchError, match=f"metric '{metric}' needs per-example") as err:
+            check_metric_serves(task, metric)
+        assert "\n" not in str(err.value)
+
+
+def test_metrics_declare_what_they_read():
+    assert get_metric("el2n").needs == ("probabilities",)
+    assert get_metric("forgetting").needs == ("correct",)
+    assert get_metric("ssl-prototypes").needs == ("embedding",)
+    assert get_metric("random").needs == ()
+
+
+def test_check_metric_names_refuses_a_metric_the_task_cannot_serve(toy_task):
+    from prunebench.metrics.compute import check_metric_names
+
+    config = {"task": "toy-blobs", "metrics": {"names": ["random", "el2n", "ssl-prototypes"]}}
+    with pytest.raises(PrunebenchError, match="metric 'ssl-prototypes' needs per-example embedding, which task 'toy-blobs'"):
+        check_metric_names(config)
+    assert check_metric_names({**config, "metrics": {"names": ["random", "el2n"]}}) == ["random", "el2n"]
+
+
+def test_register_metric_refuses_an_unknown_output():
+    from prunebench.metrics.registry import register_metric
+
+    with pytest.raises(ValueError, match="needs unknown output"):
+        register_metric("bad-needs", needs=("gradients",))(lambda ctx, params: None)
+
+
+# ----------------------------------------------------------------------------------------------
+# The toy task end to end
+# ----------------------------------------------------------------------------------------------
+
+def el2n_from_task(task, train_set, seeds) -> np.ndarray:
+    """EL2N (Paul et al. 2021): mean over models of ||softmax(f(x)) - onehot(y)||_2, read through the task."""
+    norms = []
+    for seed in seeds:
+        model = task.build_model(task.smoke_recipe(), train_set, seed)
+        task.train(model, train_set, task.smoke_recipe(), seed=seed)
+        probs = task.example_outputs(model, train_set, ("probabilities",))["probabilities"]
+        norms.append(np.linalg.norm(probs - np.eye(train_set.num_classes)[train_set.labels], axis=1))
+    return np.mean(norms, axis=0)
+
+
+def test_toy_task_end_to_end(toy_task):
+    from prunebench.metrics.context import MetricContext
+    from prunebench.scaling.laws import fit_all
+    from prunebench.selection import kept_count, select
+    from prunebench.sweep.point import evaluation_fields
+
+    config = {"name": "toy", "seed": 0, "task": "toy-blobs", "data": {"size": 400, "seed": 0}}
+    train_set = toy_task.load_split(config["data"], "train")
+    test_set = toy_task.synthetic_split(300, seed=9, split="test")
+    check_metric_serves(toy_task, "el2n")
+    random_result = get_metric("random").fn(MetricContext(config=config, train_set=train_set), {"stream": 0})
+    scores = {"random": random_result.scores, "el2n": el2n_from_task(toy_task, train_set, seeds=(0, 1))}
+    rows = []
+    for metric, score in scores.items():
+        assert score.shape == train_set.ids.shape and np.all(np.isfinite(score))
+        for size in (30, 60, 120, 240, 400):
+            initial = train_set.subset(np.arange(size))
+            kept = select(score[:size], toy_task.strata(initial), 0.8, keep="easy", seed=0)
+            assert len(kept) == kept_count(size, 0.8)
+            pruned = initial.subset(kept)
+            result = toy_task.train(toy_task.build_model({}, pruned, 0), pruned, toy_task.smoke_recipe(), seed=0,
+                                    eval_set=test_set)
+            rows.append({"metric": metric, "n_kept": len(pruned), **evaluation_fields(config, result, test_set)})
+    assert {row["eval_metric"] for row in rows} == {"accuracy"} and all(row["eval_higher_is_better"] for row in rows)
+    assert all(row["eval_error"] == pytest.approx(1 - row["eval_value"]) for row in rows)
+    random_rows = [row for row in rows if row["metric"] == "random"]
+    fits = fit_all([row["n_kept"] for row in random_rows], [max(row["eval_error"], 1e-3) for row in random_rows],
+                   n_test=len(test_set))
+    power_law = fits["power_law"]
+    assert power_law.ok and power_law.n == 5 and np.isfinite(power_law.params["nu"])
