@@ -98,3 +98,45 @@ def test_workflow_check_refuses_ssl_prototypes_without_checkpoint(monkeypatch, t
     monkeypatch.setenv("PRUNEBENCH_SSL_CHECKPOINT", str(weights))
     assert check_workflow_config(config) is config
     check_workflow_config(load_config("smoke"))  # simclr: trained here, nothing to point at
+
+
+def test_unknown_sweep_train_key_is_refused_at_load_time(tmp_path):
+    """A typo in sweep.train (probe keys) fails when the config is loaded, naming the key and the fix."""
+    path = tmp_path / "typo.yaml"
+    path.write_text("name: t\nseed: 0\ndata: {dataset: cifar10}\nprobe: {model: airbench}\n"
+                    "sweep: {sizes: [100], train: {epoch: 2}}\n")
+    with pytest.raises(PrunebenchError, match=r"sweep.train has unknown probe key\(s\) epoch; use keys of the probe"):
+        load_config(path)
+
+
+def _module_defaults():
+    """(module defaults, schema section, path inside it) of every module that restates schema defaults."""
+    from prunebench.data.loading import DEFAULTS as data_defaults
+    from prunebench.headline import DEFAULTS as headline_defaults, TOLERANCE_DEFAULTS
+    from prunebench.metrics.context import ENSEMBLE_DEFAULTS
+    from prunebench.metrics.memorization import SUBSAMPLE_DEFAULTS
+    from prunebench.metrics.ssl_encoder import SIMCLR_DEFAULTS
+    from prunebench.selection.io import SELECTION_DEFAULTS
+    from prunebench.sweep.plan import DEFAULTS as sweep_defaults
+
+    headline = {k: v for k, v in headline_defaults.items() if k != "tolerance"}
+    return {"data": (data_defaults, "data", ()), "sweep": (sweep_defaults, "sweep", ()),
+            "headline": (headline, "headline", ()), "tolerance": (TOLERANCE_DEFAULTS, "headline", ("tolerance",)),
+            "ensemble": (ENSEMBLE_DEFAULTS, "metrics", ("ensemble",)),
+            "subsample": (SUBSAMPLE_DEFAULTS, "metrics", ("subsample",)),
+            "simclr": (SIMCLR_DEFAULTS, "metrics", ("ssl-prototypes", "simclr")),
+            "selection": (SELECTION_DEFAULTS, "selection", ())}
+
+
+@pytest.mark.parametrize("name", sorted(_module_defaults()))
+def test_module_defaults_equal_the_schema_defaults(name):
+    """The schema is the source of truth: a module's DEFAULTS may not drift from it (keys without a
+    schema default, like the required sweep.sizes or the nested ccs block, are left out)."""
+    from prunebench.config import schema_defaults
+
+    module, section, path = _module_defaults()[name]
+    nested = {"headline": "tolerance"}.get(name)  # its own entry checks that block
+    schema = {k: v for k, v in schema_defaults(section, *path).items() if k != nested}
+    assert schema, f"{section} {path} has no schema defaults"
+    assert {k: module[k] for k in schema if k in module} == schema
+    assert set(schema) <= set(module), f"module {name} lacks schema defaults {set(schema) - set(module)}"

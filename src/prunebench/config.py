@@ -49,6 +49,31 @@ def validate_config(config: dict, source: str = "config") -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise PrunebenchError(f"invalid {source}: {_describe(errors[0])}; fix it (schema: workflow/schemas/)")
+    return check_sweep_train(config, source)
+
+
+def section_schema(section: str) -> dict:
+    """The schema of one config section (``workflow/schemas/<section>.schema.yaml``)."""
+    return yaml.safe_load((SCHEMA_DIR / f"{section}.schema.yaml").read_text())
+
+
+def schema_defaults(section: str, *path: str) -> dict:
+    """The ``default`` of every property of a section's schema (or of the object at ``path`` inside it):
+    the source of truth the modules' defaults are checked against (tests/test_config.py)."""
+    schema = section_schema(section)
+    for key in path:
+        schema = schema["properties"][key]
+    return {key: sub["default"] for key, sub in schema.get("properties", {}).items() if "default" in sub}
+
+
+def check_sweep_train(config: dict, source: str = "config") -> dict:
+    """``sweep.train`` overrides probe keys: refuse an unknown one now, not when a sweep job starts."""
+    train = (config.get("sweep") or {}).get("train") or {}
+    allowed = sorted(section_schema("probe")["properties"])
+    unknown = sorted(set(train) - set(allowed))
+    if unknown:
+        raise PrunebenchError(f"invalid {source}: sweep.train has unknown probe key(s) {', '.join(unknown)}; "
+                              f"use keys of the probe section ({', '.join(allowed)})")
     return config
 
 

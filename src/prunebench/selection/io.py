@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from prunebench.config import schema_defaults
 from prunebench.errors import PrunebenchError
 from prunebench.provenance import atomic_write
 
-SELECTION_DEFAULTS = {"rule": "topk", "ccs": {"hard_cutoff": 0.1, "strata": 50}}
+# The schema is the source of truth (workflow/schemas/selection.schema.yaml).
+SELECTION_DEFAULTS = {**schema_defaults("selection"), "ccs": schema_defaults("selection", "ccs")}
 # Sorscher et al. 2022 applied their 50% class-balancing ratio "in all ImageNet experiments" (§5);
 # nothing of the kind is stated for CIFAR-10/SVHN, so every other dataset defaults to plain top-k.
 CLASS_BALANCE_BY_DATASET = {"imagenet": 0.5}
