@@ -1,9 +1,11 @@
 """Empirical figures of the sweep (prunebench.figures.empirical): Fig. 1-style keep hard vs easy,
 Fig. 3-style error vs pruned size and Pareto frontier, Fig. 5-style metric benchmark, scaling fits."""
 
-from prunebench.figures.names import figure_names
+from prunebench.figures.names import compute_figure_names, figure_names
 
 FIGURE_TARGETS = [f"{FIGURES}/{name}" for name in figure_names(config)] if SCALING_TARGETS else []
+COMPUTE_FIGURES = compute_figure_names(config) if SCALING_TARGETS else []
+FIGURE_TARGETS += [f"{FIGURES}/{name}" for name in COMPUTE_FIGURES]
 
 
 # the full-set score tables of the sweep's metrics: their models and standard errors decide which
@@ -27,3 +29,19 @@ rule figures_empirical:
     shell:
         "{PY} -m prunebench figures empirical --config {CONFIG_PATH} --sweep {input.sweep} --scaling {input.scaling}"
         " --scores-dir {RESULTS}/scores --outdir {FIGURES} > {log} 2>&1"
+
+
+# accuracy vs total compute (scoring + training) at the largest N: static pruning, InfoBatch, RS2,
+# the compressed schedule and full data on one axis (prunebench.figures.compute)
+rule figures_compute:
+    input:
+        sweep=f"{RESULTS}/sweep.parquet",
+    output:
+        [report(f"{FIGURES}/{name}", caption=f"../report/{name.removesuffix('.png')}.rst", category="Empirical figures",
+                subcategory=NAME) for name in COMPUTE_FIGURES],
+    log:
+        f"logs/{NAME}/figures_compute.log",
+    params:
+        config_hash=stage_hash(config, "figures") if COMPUTE_FIGURES else "",
+    shell:
+        "{PY} -m prunebench figures compute --config {CONFIG_PATH} --sweep {input.sweep} --out {output} > {log} 2>&1"

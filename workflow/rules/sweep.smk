@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even wit
 from prunebench.sweep.plan import (BASELINE_KEEP, BASELINE_METRIC, RANDOM_METRIC, baseline_point, parse_point, plan_points,
                                    score_table_path, sweep_settings)
 from prunebench.sweep.point import point_config_hash
+from prunebench.sweep.protocols import get_protocol, wildcard_constraints
 from prunebench.sweep.shard import chunk_plan
 
 SWEEP = sweep_settings(config)
@@ -30,13 +31,13 @@ def sweep_resources():
 
 def sweep_point_inputs(wildcards):
     """The data manifest, the metric's score table (sweep.score_source: the (N, seed) initial subset's
-    or the full train set's), and (fixed_compute) the f = 1 run of the point."""
+    or the full train set's), and (protocols that need it, fixed_compute) the f = 1 run of the point."""
     inputs = {"data": f"{RESULTS}/data/manifest.json"}
     point = parse_point(wildcards.protocol, wildcards.n, wildcards.metric, wildcards.keep, wildcards.f, wildcards.seed)
     scores = score_table_path(RESULTS, point, SWEEP["score_source"])
     if scores is not None:
         inputs["scores"] = str(scores)
-    if wildcards.protocol == "fixed_compute":
+    if get_protocol(wildcards.protocol).needs_baseline:
         inputs["baseline"] = f"{RESULTS}/runs/{baseline_point(int(wildcards.n), int(wildcards.seed)).relative_path()}"
     return inputs
 
@@ -56,12 +57,7 @@ rule sweep_point:
     log:
         f"logs/{NAME}/sweep/{{protocol}}/N{{n}}/{{metric}}/{{keep}}/f{{f}}/seed{{seed}}.log",
     wildcard_constraints:
-        protocol="fixed_epochs|fixed_compute",
-        n=r"\d+",
-        metric=r"[a-z0-9-]+",
-        keep="easy|hard|ccs|random|all",
-        f=r"[0-9.]+",
-        seed=r"\d+",
+        **wildcard_constraints(),  # from the protocol registry (prunebench.sweep.protocols)
     params:
         options=sweep_point_options,
         config_hash=SWEEP_CONFIG_HASH,
@@ -89,7 +85,7 @@ def sweep_shard_inputs(shard):
     tables = {str(score_table_path(RESULTS, point, SWEEP["score_source"])) for point in shard
               if score_table_path(RESULTS, point, SWEEP["score_source"]) is not None}
     baselines = {f"{RESULTS}/runs/{point.baseline().relative_path()}" for point in shard
-                 if point.protocol == "fixed_compute"} - outputs
+                 if get_protocol(point.protocol).needs_baseline} - outputs
     return [f"{RESULTS}/data/manifest.json", *sorted(tables), *sorted(baselines)]
 
 
