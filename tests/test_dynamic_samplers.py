@@ -96,3 +96,14 @@ def test_unknown_sampler_rule_is_one_line():
     assert {"infobatch", "rs2", "rs2-with-replacement"} <= set(list_samplers())
     with pytest.raises(PrunebenchError, match="dynamic_pruning"):
         TrainConfig.from_dict({"dynamic_pruning": {"rule": "rs3", "ratio": 0.5}})
+
+
+def test_probe_schema_sampler_enum_is_the_sampler_registry():
+    """dynamic_pruning.rule in the probe schema lists exactly the registered samplers (the registry is the source)."""
+    import yaml
+
+    from prunebench.training.samplers import list_samplers
+
+    schema = yaml.safe_load(open("workflow/schemas/probe.schema.yaml"))
+    enum = schema["properties"]["dynamic_pruning"]["properties"]["rule"]["enum"]
+    assert sorted(enum) == sorted(list_samplers())
