@@ -518,3 +518,5 @@ def test_train_cli_writes_summary(tmp_path, monkeypatch):
     summary = json.loads(out.read_text())
     assert summary["train_size"] == 24 and summary["test_size"] == 12
     assert summary["train_steps"] == 6 and 0 <= summary["test_accuracy"] <= 1
+    assert summary["task"] == "image-classification" and summary["eval_metric"] == "accuracy"
+    assert summary["eval_value"] == summary["test_accuracy"] and summary["eval_higher_is_better"] is True

@@ -1,4 +1,5 @@
-"""``python -m prunebench train --config CFG --out FILE.json``: train the configured probe, report test accuracy."""
+"""``python -m prunebench train --config CFG --out FILE.json``: train the configured probe through its task
+(:mod:`prunebench.tasks`), report the task's evaluation (and, for classification, test accuracy)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from prunebench.config import load_config, results_dir
-    from prunebench.data import load_dataset
     from prunebench.provenance import code_version, config_hash
-    from prunebench.training import TrainConfig, build_model, resolve_device, train
+    from prunebench.tasks import task_of_config
+    from prunebench.training import TrainConfig, resolve_device
 
     config = load_config(args.config)
     cfg = TrainConfig.from_dict(config["probe"])
@@ -39,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.replace(epochs=args.epochs)
     seed = config["seed"] if args.seed is None else args.seed
     device = resolve_device(args.device or config.get("device", "auto"))
-    train_set, test_set = load_dataset(config["data"], "train"), load_dataset(config["data"], "test")
-    model = build_model(cfg, train_set.num_classes, seed)
-    result = train(model, train_set, cfg, seed=seed, device=device, test_set=test_set, steps=args.steps,
-                   checkpoint_path=args.checkpoint)
+    task = task_of_config(config)
+    train_set, test_set = task.load_split(config["data"], "train"), task.load_split(config["data"], "test")
+    model = task.build_model(cfg, train_set, seed)
+    result = task.train(model, train_set, cfg, seed=seed, device=device, eval_set=test_set, steps=args.steps,
+                        checkpoint_path=args.checkpoint)
+    evaluation = task.evaluate(result.test_logits, test_set)
     summary = dict(
-        name=config["name"], model=cfg.model, model_kwargs=cfg.model_kwargs, seed=seed,
+        name=config["name"], task=task.name, **evaluation.row(), model=cfg.model, model_kwargs=cfg.model_kwargs, seed=seed,
         train_size=len(train_set), test_size=len(test_set), test_accuracy=result.test_accuracy,
         train_steps=result.train_steps, epochs=result.epochs, wall_time_s=result.wall_time_s,
         train_images_per_s=result.train_steps * cfg.batch_size / max(result.wall_time_s, 1e-9),

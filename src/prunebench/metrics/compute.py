@@ -85,6 +85,10 @@ def compute_metric(config: dict, name: str, *, out: str | Path | None = None, ov
     spec = get_metric(metric)
     params = metric_params(config, metric, {**variant_params, **(overrides or {})})
     check_no_evaluation_split(name, metric)
+    from prunebench.metrics.registry import check_metric_serves
+    from prunebench.tasks import task_of_config
+
+    check_metric_serves(task_of_config(config), metric)
     ctx = (ctx or MetricContext.from_config(config, device=device)).for_metric(spec.reads)
     start, trained_before = time.perf_counter(), ctx.probe_seconds
     result = spec.fn(ctx, params)

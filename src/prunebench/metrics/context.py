@@ -96,6 +96,13 @@ class MetricContext:
         return int(self.config.get("seed", 0))
 
     @property
+    def task(self):
+        """The config's task (:func:`prunebench.tasks.task_of_config`): what the metric's outputs come from."""
+        from prunebench.tasks import task_of_config
+
+        return task_of_config(self.config)
+
+    @property
     def label_smoothing(self) -> float:
         return score_label_smoothing(self.config)
 
