@@ -245,3 +245,24 @@ def test_toy_task_end_to_end(toy_task):
                    n_test=len(test_set))
     power_law = fits["power_law"]
     assert power_law.ok and power_law.n == 5 and np.isfinite(power_law.params["nu"])
+
+
+def test_config_task_key_validates_and_stays_out_of_the_settings_hashes():
+    """`task` is a top-level config key (config schema); naming the default task changes no hash,
+    and an unknown task is refused in one line listing the registered ones."""
+    import copy
+
+    from prunebench.config import load_config, validate_config
+    from prunebench.errors import PrunebenchError
+    from prunebench.provenance import stage_hash
+    from prunebench.tasks import task_of_config
+
+    config = load_config("ci")
+    named = copy.deepcopy(config)
+    named["task"] = "image-classification"
+    validate_config(named)
+    assert stage_hash(named, "sweep_point") == stage_hash(config, "sweep_point")
+    assert stage_hash(named, "score", "el2n") == stage_hash(config, "score", "el2n")
+    named["task"] = "no-such-task"
+    with pytest.raises(PrunebenchError, match="registered tasks: .*image-classification"):
+        task_of_config(named)
