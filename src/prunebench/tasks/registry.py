@@ -11,12 +11,16 @@ Example::
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from prunebench.errors import PrunebenchError
 
 DEFAULT_TASK = "image-classification"  # what a config without a ``task`` key runs
 _TASKS: dict[str, type] = {}
-_BUILTINS = ("prunebench.tasks.image_classification",)
+# Modules of this package that are infrastructure, not task plug-ins (every other module or
+# sub-package is imported, so a new task is one module or package plus its decorator; task modules
+# import their heavy libraries lazily, inside methods).
+_INFRASTRUCTURE = {"base", "registry"}
 
 
 def register_task(name: str):
@@ -36,8 +40,11 @@ def unregister_task(name: str) -> None:
 
 
 def _load_builtins() -> None:
-    for module in _BUILTINS:
-        importlib.import_module(module)
+    """Import every task module or package of :mod:`prunebench.tasks` so that its decorator runs."""
+    package = importlib.import_module("prunebench.tasks")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name not in _INFRASTRUCTURE and not info.name.startswith("_"):
+            importlib.import_module(f"prunebench.tasks.{info.name}")
 
 
 def list_tasks() -> list[str]:
