@@ -128,3 +128,80 @@ def test_nan_scores_rejected():
     scores[3] = math.nan
     with pytest.raises(PrunebenchError):
         select(scores, labels, 0.5)
+
+
+# ---- the selection-rule registry (one module + one decorator per rule) and the window rule ----
+
+from prunebench.selection import get_rule, list_rules, percentile_window  # noqa: E402
+
+
+def _schema(name):
+    import yaml
+
+    from prunebench.config import SCHEMA_DIR
+
+    return yaml.safe_load((SCHEMA_DIR / f"{name}.schema.yaml").read_text())
+
+
+def test_schema_enums_and_cli_choices_come_from_the_rule_registry():
+    assert sorted(_schema("selection")["properties"]["rule"]["enum"]) == list_rules()
+    sweep = _schema("sweep")["properties"]
+    assert sorted(r for r in sweep["selection_rule"]["enum"] if r) == list_rules()
+    rule_keeps = {keep for name in list_rules() for keep in get_rule(name).keeps} - {"ccs"}
+    assert set(sweep["keep"]["items"]["enum"]) == rule_keeps
+    from prunebench.cli import build_parser
+
+    select_parser = build_parser()._subparsers._group_actions[0].choices["select"]
+    choices = {a.dest: a.choices for a in select_parser._actions}
+    assert sorted(choices["rule"]) == list_rules() and rule_keeps <= set(choices["keep"])
+
+
+@pytest.mark.parametrize("rule", sorted(["ccs", "topk", "window"]))
+@pytest.mark.parametrize("fraction", [0.001, 0.3, 0.5, 1.0])
+def test_every_registered_rule_keeps_exactly_kept_count(rule, fraction):
+    assert rule in list_rules()
+    scores, labels = _data(n=501)
+    for keep in get_rule(rule).keeps:
+        kept = select(scores, labels, fraction, keep=keep, seed=2, rule=rule, ids=np.arange(501) * 7)
+        assert len(kept) == kept_count(501, fraction) and np.all(np.diff(kept) > 0), (rule, keep)
+
+
+def test_unknown_rule_keep_or_parameter_is_one_line():
+    scores, labels = _data(n=10)
+    with pytest.raises(PrunebenchError, match="unknown selection rule 'nope'; use one of ccs, topk, window"):
+        select(scores, labels, 0.5, rule="nope")
+    with pytest.raises(PrunebenchError, match="keeps low or medium or high, got keep 'hard'"):
+        select(scores, labels, 0.5, keep="hard", rule="window")
+    with pytest.raises(PrunebenchError, match="has no parameter"):
+        select(scores, labels, 0.5, keep="low", rule="window", params={"width": 3})
+
+
+def test_window_low_high_are_keep_easy_hard_and_medium_is_centred():
+    rng = np.random.default_rng(5)
+    scores = rng.permutation(1000).astype(float)  # distinct scores: no ties
+    labels = np.zeros(1000, int)
+    ids = np.arange(1000)
+    assert np.array_equal(select(scores, labels, 0.3, keep="low", rule="window", ids=ids),
+                          select(scores, labels, 0.3, keep="easy", rule="topk", seed=0))
+    assert np.array_equal(select(scores, labels, 0.3, keep="high", rule="window", ids=ids),
+                          select(scores, labels, 0.3, keep="hard", rule="topk", seed=0))
+    medium = percentile_window(scores, ids, 0.5, "medium")  # the 25th-75th percentile at r = 0.5
+    assert scores[medium].min() == 250 and scores[medium].max() == 749
+
+
+def test_window_breaks_ties_by_id_and_ignores_table_order():
+    scores = np.array([1.0, 0.0, 1.0, 1.0, 2.0, 1.0])
+    ids = np.array([50, 10, 20, 40, 60, 30])
+    kept = percentile_window(scores, ids, 0.5, "low")  # ranks: id10 (0.0), then ties at 1.0 by id: 20, 30
+    assert sorted(ids[kept]) == [10, 20, 30]
+    order = np.random.default_rng(0).permutation(6)
+    again = percentile_window(scores[order], ids[order], 0.5, "low")
+    assert sorted(ids[order][again]) == [10, 20, 30]
+
+
+def test_windows_nest_as_the_rate_grows():
+    scores, _ = _data(n=400)
+    ids = np.arange(400)
+    for window in ("low", "medium", "high"):
+        small = set(percentile_window(scores, ids, 0.25, window))
+        assert small <= set(percentile_window(scores, ids, 0.5, window)), window

@@ -12,8 +12,12 @@ def register(subparsers) -> None:
     parser.add_argument("--scores", required=True, help="score table (results/<config>/scores/<metric>.parquet)")
     parser.add_argument("--config", required=True, help="scale name or YAML path (for the dataset and defaults)")
     parser.add_argument("--fraction-kept", type=float, required=True, help="fraction of the dataset kept, in (0, 1]")
-    parser.add_argument("--keep", choices=("easy", "hard"), default="hard", help="keep the hardest or the easiest")
-    parser.add_argument("--rule", choices=("topk", "ccs"), default=None, help="selection rule (default: config)")
+    from prunebench.selection import get_rule, list_rules
+
+    keeps = list(dict.fromkeys(keep for name in list_rules() for keep in get_rule(name).keeps))
+    parser.add_argument("--keep", choices=keeps, default="hard",
+                        help="keep mode of the rule (topk: hard = highest scores, easy; window: low, medium, high)")
+    parser.add_argument("--rule", choices=list_rules(), default=None, help="selection rule (default: config)")
     parser.add_argument("--class-balance", type=float, default=None, help="class-balance floor (default: config, 0.5)")
     parser.add_argument("--seed", type=int, default=None, help="tie-break / sampling seed (default: derived)")
     parser.add_argument("--out", required=True, help="output .parquet or .csv of kept example ids")
@@ -39,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
         config["seed"], "select", table.provenance.get("score_name") or table.metric, args.keep, rule, f"{args.fraction_kept:.6f}")
     positions = select(table.scores, train.labels, args.fraction_kept, keep=args.keep, seed=seed,
                        class_balance=class_balance, rule=rule, ccs_hard_cutoff=settings["ccs"]["hard_cutoff"],
-                       ccs_strata=settings["ccs"]["strata"])
+                       ccs_strata=settings["ccs"]["strata"], ids=train.ids)
     n_kept = kept_count(len(train), args.fraction_kept)
     provenance = {
         "metric": table.metric, "score_name": table.provenance.get("score_name") or table.metric, "variant": table.provenance.get("variant", ""), "direction": "higher=harder",
         "score_file": str(args.scores), "score_config_hash": table.provenance.get("config_hash", ""),
-        "keep": args.keep if rule == "topk" else f"{args.keep} (ignored by ccs)", "rule": rule,
+        "keep": f"{args.keep} (ignored by ccs)" if rule == "ccs" else args.keep, "rule": rule,
         "fraction_kept": float(args.fraction_kept), "prune_ratio": float(1.0 - args.fraction_kept),
         "class_balance": float(class_balance) if rule == "topk" else float("nan"),
         "ccs_hard_cutoff": float(settings["ccs"]["hard_cutoff"]) if rule == "ccs" else float("nan"),

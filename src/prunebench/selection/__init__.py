@@ -16,6 +16,10 @@ Conventions (stated in every output of :mod:`prunebench.cli.select`):
   ``class_balance=0`` is plain global top-k; ``class_balance=1`` makes every class keep (at least)
   its proportional share. If the floors add up to more than the budget (only possible for
   ``class_balance`` near 1 with rounding), they are reduced by largest-remainder rounding.
+- ``rule="window"`` keeps a low / medium / high percentile window (Ankner et al. 2024), ties by id;
+  see :mod:`prunebench.selection.rules.window`.
+- Rules are registered (:mod:`prunebench.selection.registry`: one module of
+  :mod:`prunebench.selection.rules` plus ``@register_rule``); :func:`list_rules` names them.
 - ``rule="ccs"`` is coverage-centric selection (Zheng et al. 2023, Algorithm 1), see :func:`ccs`.
   CCS decides by itself which difficulty levels to keep, so ``keep`` does not change it, and it
   is applied over the whole set (``class_balance`` is not used); both are recorded in outputs.
@@ -29,10 +33,10 @@ import math
 import numpy as np
 
 from prunebench.errors import PrunebenchError
+from prunebench.selection.registry import get_rule, list_rules, register_rule
 
 KEEP_MODES = ("easy", "hard")
 CCS_KEEP = "ccs"  # the single keep mode of rule ccs (it chooses the difficulty levels itself)
-RULES = ("topk", "ccs")
 
 
 def kept_count(n_total: int, fraction_kept: float) -> int:
@@ -68,80 +72,34 @@ def class_floors(labels, n_keep: int, fraction_kept: float, class_balance: float
     return floors
 
 
-def topk(scores, labels, fraction_kept: float, keep: str, seed: int, class_balance: float = 0.0) -> np.ndarray:
-    """Keep the best-ranked ``kept_count(N, f)`` examples subject to the class-balance floor; sorted positions."""
-    scores = np.asarray(scores, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.int64)
-    n_keep = kept_count(len(scores), fraction_kept)
-    if not 0.0 <= class_balance <= 1.0:
-        raise PrunebenchError(f"class_balance must be in [0, 1], got {class_balance}")
-    order = preference_order(scores, keep, seed)
-    chosen = np.zeros(len(scores), dtype=bool)
-    if class_balance > 0:
-        floors = class_floors(labels, n_keep, fraction_kept, class_balance)
-        ordered_labels = labels[order]
-        for cls, floor in enumerate(floors):
-            if floor:
-                chosen[order[ordered_labels == cls][:floor]] = True
-    rest = order[~chosen[order]]
-    chosen[rest[: n_keep - chosen.sum()]] = True
-    return np.flatnonzero(chosen)
-
-
-def ccs(scores, fraction_kept: float, seed: int, hard_cutoff: float = 0.1, strata: int = 50) -> np.ndarray:
-    """Coverage-centric coreset selection (Zheng, Liu, Li, Prakash, ICLR 2023, Algorithm 1).
-
-    1. Drop the hardest ``β = hard_cutoff`` fraction (likely mislabeled or ambiguous); β is lowered
-       to ``1 - f`` if fewer than ``kept_count(N, f)`` examples would remain.
-    2. Split the remaining score range into ``k = strata`` strata of equal width.
-    3. Budget allocation: while budget ``m`` is left, take the non-empty stratum ``B`` with the fewest
-       examples, keep ``m_B = min(|B|, floor(m / #strata left))`` of its examples drawn uniformly at
-       random (the last stratum takes what is left), ``m -= m_B``.
-
-    Every non-empty stratum gets at least one example whenever the budget is at least the number
-    of non-empty strata. Returns sorted positions; random draws are fixed by ``seed``.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    n = len(scores)
-    n_keep = kept_count(n, fraction_kept)
-    if strata < 1:
-        raise PrunebenchError(f"ccs strata must be >= 1, got {strata}")
-    rng = np.random.default_rng(seed)
-    n_drop = min(int(math.floor(hard_cutoff * n)), n - n_keep)
-    by_hardness = preference_order(scores, "hard", seed)
-    pool = np.sort(by_hardness[n_drop:])
-    values = scores[pool]
-    low, high = values.min(), values.max()
-    width = (high - low) / strata if high > low else 1.0
-    bins = np.minimum(((values - low) / width).astype(np.int64), strata - 1)
-    groups = [pool[bins == b] for b in range(strata) if np.any(bins == b)]
-    groups.sort(key=len)
-    kept, budget = [], n_keep
-    for left, group in zip(range(len(groups), 0, -1), groups):
-        take = min(len(group), budget if left == 1 else budget // left)
-        kept.append(rng.choice(group, size=take, replace=False))
-        budget -= take
-    return np.sort(np.concatenate(kept))
-
-
 def select(scores, labels, fraction_kept: float, keep: str = "hard", seed: int = 0, class_balance: float = 0.0,
-           rule: str = "topk", ccs_hard_cutoff: float = 0.1, ccs_strata: int = 50) -> np.ndarray:
-    """Sorted positions of the kept examples under ``rule`` (see the module docstring).
+           rule: str = "topk", ccs_hard_cutoff: float = 0.1, ccs_strata: int = 50, ids=None,
+           params: dict | None = None) -> np.ndarray:
+    """Sorted positions of the kept examples under the registered ``rule`` (see the module docstring).
 
-    ``class_balance`` defaults to 0 (plain top-k, what the paper did on CIFAR-10); the paper's
+    ``labels`` are the strata a balanced rule balances (class labels, query ids, domains).
+    ``class_balance`` (topk) defaults to 0 (plain top-k, what the paper did on CIFAR-10); the paper's
     ImageNet runs used 0.5 (see :func:`prunebench.selection.io.default_class_balance`).
+    ``ids`` are the examples' canonical ids (rules that break ties by id); ``params`` a rule's other
+    parameters (over its registered defaults).
     """
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) != len(labels):
         raise PrunebenchError(f"{len(scores)} scores but {len(labels)} labels; score the same dataset you select from")
+    if ids is not None and len(ids) != len(scores):
+        raise PrunebenchError(f"{len(scores)} scores but {len(ids)} ids; score the same dataset you select from")
     if not np.all(np.isfinite(scores)):
         raise PrunebenchError("scores contain NaN/inf; recompute the score table")
     if keep == CCS_KEEP and rule != "ccs":
         raise PrunebenchError(f"keep '{CCS_KEEP}' belongs to selection rule ccs, not '{rule}'; use keep easy or hard")
-    if keep not in KEEP_MODES + (CCS_KEEP,):
-        raise PrunebenchError(f"keep must be one of {', '.join(KEEP_MODES)} (or '{CCS_KEEP}' with rule ccs), got '{keep}'")
-    if rule == "topk":
-        return topk(scores, labels, fraction_kept, keep, seed, class_balance)
-    if rule == "ccs":
-        return ccs(scores, fraction_kept, seed, ccs_hard_cutoff, ccs_strata)
-    raise PrunebenchError(f"unknown selection rule '{rule}'; use one of {', '.join(RULES)}")
+    chosen = get_rule(rule)
+    chosen.check_keep(keep)
+    given = {"topk": {"class_balance": class_balance},
+             "ccs": {"hard_cutoff": ccs_hard_cutoff, "strata": ccs_strata}}.get(rule, {})
+    settings = chosen.params({**given, **(params or {})})
+    return chosen.fn(scores, labels, fraction_kept, keep, seed, ids, settings)
+
+
+from prunebench.selection.rules.ccs import ccs  # noqa: E402  (re-exported: the rule functions by name)
+from prunebench.selection.rules.topk import topk  # noqa: E402
+from prunebench.selection.rules.window import percentile_window  # noqa: E402

@@ -218,15 +218,18 @@ def check_metrics(config: dict) -> None:
 
 
 def check_point_rule(config: dict, point: SweepPoint) -> None:
-    """A metric point's keep mode must fit the sweep's rule: ``ccs`` under rule ccs, easy/hard under topk."""
+    """A metric point's keep mode must fit the sweep's rule: ``ccs`` under rule ccs, else one of the
+    rule's registered keep modes (topk: easy/hard; window: low/medium/high)."""
     from prunebench.errors import PrunebenchError
+    from prunebench.selection import get_rule
 
     if point.is_baseline or point.metric == RANDOM_METRIC or get_protocol(point.protocol).labels:
         return
     rule = sweep_rule(config)
-    if (point.keep == CCS_KEEP) != (rule == "ccs"):
-        wanted = CCS_KEEP if rule == "ccs" else "easy or hard"
-        raise PrunebenchError(f"keep '{point.keep}' does not fit selection rule '{rule}' of this sweep; use keep {wanted}")
+    wanted = [CCS_KEEP] if rule == "ccs" else [keep for keep in get_rule(rule).keeps if keep != CCS_KEEP]
+    if point.keep not in wanted:
+        raise PrunebenchError(f"keep '{point.keep}' does not fit selection rule '{rule}' of this sweep; "
+                              f"use keep {' or '.join(wanted)}")
 
 
 def parse_point(protocol: str, initial_size, metric: str, keep: str, fraction_kept, seed) -> SweepPoint:
@@ -254,8 +257,11 @@ def _check_static_point(point: SweepPoint) -> None:
         raise PrunebenchError(f"keep '{CCS_KEEP}' is the selection rule ccs on a metric's scores (got metric={metric})")
     if point.is_baseline and protocol != "fixed_epochs":
         raise PrunebenchError("the f=1 baseline is run once, under protocol fixed_epochs (it is the same run for both)")
-    if keep not in ("easy", "hard", CCS_KEEP, RANDOM_METRIC, BASELINE_KEEP):
-        raise PrunebenchError(f"keep '{keep}' is not a keep mode of protocol {protocol}; use easy, hard, ccs or random")
+    from prunebench.sweep.protocols import static_keeps
+
+    if keep not in static_keeps():
+        raise PrunebenchError(f"keep '{keep}' is not a keep mode of protocol {protocol}; "
+                              f"use {', '.join(k for k in static_keeps() if k != BASELINE_KEEP)}")
 
 
 def _check_labelled_point(point: SweepPoint) -> None:

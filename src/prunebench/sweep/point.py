@@ -132,7 +132,7 @@ def subset_scores(point: SweepPoint, train_ids: np.ndarray, positions: np.ndarra
     return table.scores, table.provenance
 
 
-def kept_positions(point: SweepPoint, scores, labels, seeds: dict, config: dict) -> np.ndarray:
+def kept_positions(point: SweepPoint, scores, labels, seeds: dict, config: dict, ids=None) -> np.ndarray:
     """Positions within the N-subset kept by the selection rule (all of them at f = 1)."""
     if point.is_baseline:
         return np.arange(len(labels))
@@ -142,7 +142,7 @@ def kept_positions(point: SweepPoint, scores, labels, seeds: dict, config: dict)
     chosen = selection_choice(config)
     return select(scores, labels, point.fraction_kept, keep=keep, seed=seeds["selection_seed"],
                   class_balance=chosen["class_balance"], rule=chosen["rule"],
-                  ccs_hard_cutoff=chosen["ccs"]["hard_cutoff"], ccs_strata=chosen["ccs"]["strata"])
+                  ccs_hard_cutoff=chosen["ccs"]["hard_cutoff"], ccs_strata=chosen["ccs"]["strata"], ids=ids)
 
 
 def resolve_device(config: dict, device: str | None = None) -> str:
@@ -197,7 +197,7 @@ def prune_for_point(config: dict, point: SweepPoint, train_set, seeds: dict, sco
         subset_scores(point, train_set.ids, positions, seeds, score_path, score_hash(config, point.metric),
                       sweep_settings(config)["score_source"])
     initial = train_set.subset(positions)
-    return PrunedSet(initial, kept_positions(point, scores, initial.labels, seeds, config), provenance)
+    return PrunedSet(initial, kept_positions(point, scores, initial.labels, seeds, config, initial.ids), provenance)
 
 
 @dataclass

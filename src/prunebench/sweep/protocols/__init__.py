@@ -24,7 +24,13 @@ import importlib
 import pkgutil
 
 _REGISTRY: dict[str, "Protocol"] = {}
-STATIC_KEEPS = ("easy", "hard", "ccs", "random", "all")  # keep labels of the sweep's own strategies
+def static_keeps() -> tuple[str, ...]:
+    """Keep labels of the sweep's own strategies: every registered selection rule's keep modes
+    (:func:`prunebench.selection.list_rules`), plus ``random`` and the baseline's ``all``."""
+    from prunebench.selection import get_rule, list_rules
+
+    rule_keeps = [keep for name in list_rules() for keep in get_rule(name).keeps]
+    return tuple(dict.fromkeys(rule_keeps + ["random", "all"]))
 
 
 class Protocol:
@@ -87,7 +93,7 @@ def get_protocol(name: str) -> Protocol:
 def keep_labels() -> list[str]:
     """Every keep label a run file can have: the sweep's own and each protocol's fixed ones."""
     fixed = [keep for name in list_protocols() for _, keep in get_protocol(name).labels]
-    return list(dict.fromkeys([*STATIC_KEEPS, *fixed]))
+    return list(dict.fromkeys([*static_keeps(), *fixed]))
 
 
 def wildcard_regex() -> str:
