@@ -74,12 +74,48 @@ def test_every_config_resolves_its_metric_names_and_ci_cifar10_show_input_norm()
         assert "input-norm" in load_config(name)["metrics"]["names"]
 
 
-def test_schema_blocks_and_enums_come_from_the_registry():
-    enum = SCHEMA["properties"]["variants"]["additionalProperties"]["properties"]["metric"]["enum"]
-    assert sorted(enum) == list_metrics()
+def test_schema_blocks_agree_with_the_registry():
+    """The written blocks document the shipped metrics: each matches its registered defaults (a new
+    metric needs no block: check_metric_blocks checks it against the registry)."""
     assert "input-norm" in list_metrics()
-    for name in list_metrics():
+    blocks = {key for key in SCHEMA["properties"] if key in list_metrics()}
+    assert {"el2n", "forgetting", "input-norm", "ssl-prototypes"} <= blocks
+    for name in blocks:
         assert set(SCHEMA["properties"][name]["properties"]) == set(get_metric(name).defaults), name
+
+
+def test_metric_blocks_are_checked_against_the_registry():
+    from prunebench.metrics.compute import check_metric_blocks
+
+    config = load_config("ci")
+    check_metric_blocks(config)
+    with pytest.raises(PrunebenchError, match=r"metrics.el2m is neither a registered metric"):
+        check_metric_blocks({**config, "metrics": {**config["metrics"], "el2m": {}}})
+    with pytest.raises(PrunebenchError, match=r"metric 'el2n' has no parameter\(s\) ensemble_sise"):
+        check_metric_blocks({**config, "metrics": {**config["metrics"], "el2n": {"ensemble_sise": 2}}})
+    with pytest.raises(PrunebenchError, match=r"metrics.variants.x: unknown metric 'nope'"):
+        check_metric_blocks({**config, "metrics": {**config["metrics"], "variants": {"x": {"metric": "nope"}}}})
+
+
+def test_a_new_metric_needs_no_schema_edit(tmp_path):
+    """One module + one decorator: a metric registered at run time validates, with its block checked."""
+    from prunebench.config import validate_config
+    from prunebench.metrics.compute import check_metric_blocks
+    from prunebench.metrics.registry import _REGISTRY
+
+    @register_metric("tmp-new-metric", defaults={"width": 3}, needs_labels=False)
+    def _new(ctx, params):
+        """A throw-away metric."""
+
+    try:
+        config = load_config("ci")
+        config = {**config, "metrics": {**config["metrics"], "tmp-new-metric": {"width": 5}}}
+        validate_config(config)
+        check_metric_blocks(config)
+        with pytest.raises(PrunebenchError, match="has no parameter"):
+            check_metric_blocks({**config, "metrics": {**config["metrics"], "tmp-new-metric": {"depth": 1}}})
+    finally:
+        _REGISTRY.pop("tmp-new-metric", None)
     assert tuple(SCHEMA["properties"]["aum"]["properties"]["window"]["enum"]) == AUM_WINDOWS
     assert SCHEMA["properties"]["aum"]["properties"]["window"]["default"] == get_metric("aum").defaults["window"]
 

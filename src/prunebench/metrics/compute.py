@@ -42,12 +42,40 @@ def metric_params(config: dict, name: str, overrides: dict | None = None) -> dic
     return spec.params({**block, **(overrides or {})})
 
 
+def check_metric_blocks(config: dict) -> None:
+    """Every key of the ``metrics`` section is a shared setting of its schema or a registered metric,
+    whose block (and every variant's ``params``) holds only that metric's registered parameters.
+
+    The registry is the source of truth: a new metric needs no schema edit, and a typo in a block
+    name or a parameter is one line when the config is read, not when a score job runs.
+    """
+    from prunebench.config import section_schema
+    from prunebench.metrics.registry import list_metrics
+
+    metrics = config.get("metrics") or {}
+    shared = {key for key, sub in section_schema("metrics")["properties"].items() if key not in list_metrics()}
+    for key, block in metrics.items():
+        if key in shared:
+            continue
+        if key not in list_metrics():
+            raise PrunebenchError(f"metrics.{key} is neither a registered metric nor a setting of the metrics section; "
+                                  f"use one of {', '.join(sorted(shared | set(list_metrics())))}")
+        get_metric(key).params(block)
+    for name, variant in sorted((metrics.get("variants") or {}).items()):
+        if variant["metric"] not in list_metrics():
+            raise PrunebenchError(f"metrics.variants.{name}: unknown metric '{variant['metric']}'; "
+                                  f"registered: {', '.join(list_metrics())}")
+        get_metric(variant["metric"]).params({**(metrics.get(variant["metric"]) or {}), **(variant.get("params") or {})})
+
+
 def check_metric_names(config: dict) -> list[str]:
     """``metrics.names`` + variants, each checked against the registry, :func:`check_no_evaluation_split`
-    and :func:`~prunebench.metrics.registry.check_metric_serves` (the config's task records what it needs)."""
+    and :func:`~prunebench.metrics.registry.check_metric_serves` (the config's task records what it needs);
+    the section's blocks by :func:`check_metric_blocks`."""
     from prunebench.metrics.registry import check_metric_serves
     from prunebench.tasks import task_of_config
 
+    check_metric_blocks(config)
     metrics = config.get("metrics") or {}
     names = list(metrics.get("names") or []) + sorted(metrics.get("variants") or {})
     task = task_of_config(config)
