@@ -73,15 +73,31 @@ class ToyTask(Task):
 
     def train(self, model, examples, train_cfg, *, seed, device="cpu", eval_set=None, steps=None, callbacks=(),
               checkpoint_path=None):
+        """20 full-batch steps per epoch; the callbacks see each epoch's per-example loss / logits / correct."""
+        from types import SimpleNamespace
+
         optimizer = torch.optim.SGD(model.parameters(), lr=train_cfg["lr"])
         x, y = torch.from_numpy(examples.features), torch.from_numpy(examples.labels)
-        epochs = 20 * train_cfg["epochs"]
-        for _ in range(epochs):
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            optimizer.step()
-        logits = None if eval_set is None else self.predict(model, eval_set)
-        return ToyResult(model, logits, epochs)
+        for callback in callbacks:
+            callback.on_train_start(model, examples)
+        for epoch in range(int(train_cfg["epochs"])):
+            for _ in range(20):
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+            with torch.no_grad():
+                logits = model(x)
+            stats = SimpleNamespace(losses=torch.nn.functional.cross_entropy(logits, y, reduction="none").numpy(),
+                                    logits=logits.numpy(), correct=(logits.argmax(1) == y).numpy())
+            for callback in callbacks:
+                callback.on_epoch_end(epoch + 1, stats, model)
+        result = ToyResult(model, None if eval_set is None else self.predict(model, eval_set), 20 * int(train_cfg["epochs"]))
+        for callback in callbacks:
+            callback.on_train_end(result)
+        return result
+
+    def checkpoint_model(self, model_name, model_kwargs, examples):
+        return torch.nn.Linear(2, examples.num_classes)
 
     def predict(self, model, examples, *, device="cpu", train_cfg=None):
         with torch.no_grad():
@@ -142,22 +158,24 @@ def test_task_contract(name):
     train_set, test_set = task.synthetic_split(64, seed=0), task.synthetic_split(32, seed=1, split="test")
     recipe = task.smoke_recipe()
     model = task.build_model(recipe, train_set, seed=0)
-    result = task.train(model, train_set, recipe, seed=0, eval_set=test_set)
+    task.train(model, train_set, recipe, seed=0, eval_set=test_set)
     outputs = task.example_outputs(model, train_set, sorted(task.outputs), train_cfg=recipe)
-    for output, values in outputs.items():
+    for output in task.outputs:
+        values = outputs[output]
         assert len(values) == len(train_set.ids), output
         assert np.all(np.isfinite(np.asarray(values, dtype=np.float64))), output
-    evaluation = task.evaluate(result.test_logits, test_set)
+    evaluation = task.evaluate(task.predict(model, test_set, train_cfg=recipe), test_set)
     assert evaluation.metric == task.eval_metric and evaluation.higher_is_better == task.higher_is_better
-    assert 0.0 <= evaluation.value <= 1.0 and evaluation.error == pytest.approx(1.0 - evaluation.value)
+    assert np.isfinite(evaluation.value) and np.isfinite(evaluation.error)
+    if task.higher_is_better:  # a score in [0, 1] (accuracy, NDCG): the scaling laws fit 1 - value
+        assert 0.0 <= evaluation.value <= 1.0 and evaluation.error == pytest.approx(1.0 - evaluation.value)
     strata = task.strata(train_set)
     assert strata is None or len(strata) == len(train_set)
 
 
-@pytest.mark.parametrize("name", list_tasks())
-def test_image_task_reproduces_the_loop(name):
+def test_image_task_reproduces_the_loop():
     """The task's predictions are the loop's own test logits (same TTA, layout): nothing recomputed differently."""
-    task = get_task(name)
+    task = get_task("image-classification")
     train_set, test_set = task.synthetic_split(64, seed=0), task.synthetic_split(32, seed=1, split="test")
     recipe = task.smoke_recipe()
     result = task.train(task.build_model(recipe, train_set, seed=0), train_set, recipe, seed=0, eval_set=test_set)
@@ -245,6 +263,29 @@ def test_toy_task_end_to_end(toy_task):
                    n_test=len(test_set))
     power_law = fits["power_law"]
     assert power_law.ok and power_law.n == 5 and np.isfinite(power_law.params["nu"])
+
+
+def test_metric_probes_train_through_the_task(toy_task, tmp_path):
+    """The metric stage's probes are the task's models: the task-independent ``loss`` metric, and
+    ``forgetting`` (which reads the per-epoch correctness the task's trainer reports), on the toy task."""
+    from prunebench.metrics.compute import check_metric_names
+    from prunebench.metrics.context import MetricContext
+
+    config = {"name": "toy", "seed": 0, "task": "toy-blobs", "data": {"size": 120, "seed": 0},
+              "probe": {"lr": 0.5, "epochs": 3}, "metrics": {"names": ["loss", "forgetting"]}}
+    check_metric_names(config)
+    train_set = toy_task.load_split(config["data"], "train")
+    ctx = MetricContext(config=config, train_set=train_set, probe_root=tmp_path)
+    result = get_metric("loss").fn(ctx.for_metric(("train",)), {"ensemble_size": 2, "epoch": 1})
+    assert result.scores.shape == (120,) and np.all(np.isfinite(result.scores)) and result.n_models == 2
+    assert result.cost_probe_epochs == pytest.approx(2.0)  # two probes, read at epoch 1
+    members = [ctx.losses(run, "train", 1) for run in ctx.ensemble_runs(2)]
+    np.testing.assert_allclose(result.scores, np.mean(members, axis=0))
+    # the probes' recorded dynamics come from the task's callbacks: 3 epochs of loss and correctness
+    dynamics = ctx.ensemble_runs(1)[0].dynamics
+    assert dynamics["loss"].shape == (3, 120) and dynamics["correct"].dtype == bool
+    forgetting = get_metric("forgetting").fn(ctx.for_metric(("train",)), get_metric("forgetting").params())
+    assert forgetting.scores.shape == (120,) and np.all(np.isfinite(forgetting.scores))
 
 
 def test_config_task_key_validates_and_stays_out_of_the_settings_hashes():

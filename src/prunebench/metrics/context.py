@@ -218,7 +218,7 @@ class MetricContext:
     def _run(self, spec: ProbeSpec, save_epochs: set[int]) -> ProbeRun:
         start = time.perf_counter()
         run = get_or_train(spec, probe_cfg=self.probe_cfg, dataset=self.train_set, root=self.probe_root,
-                           device=self.device, save_epochs=save_epochs, memo=self._memo)
+                           device=self.device, save_epochs=save_epochs, memo=self._memo, task=self.task)
         self.probe_seconds += time.perf_counter() - start
         return run
 
@@ -231,9 +231,7 @@ class MetricContext:
         """The run's model with the weights saved after ``epoch`` epochs, in eval mode."""
         import torch
 
-        from prunebench.models import create_model
-
-        model = create_model(run.spec.model, self.num_classes, **run.spec.model_kwargs)
+        model = self.task.checkpoint_model(run.spec.model, run.spec.model_kwargs, self.train_set)
         state = torch.load(run.checkpoint(epoch), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         return model.to(self.device).eval()
@@ -241,6 +239,10 @@ class MetricContext:
     def logits(self, run: ProbeRun, split: str, epoch: int) -> np.ndarray:
         """Eval-mode logits (no augmentation) of ``run`` after ``epoch`` epochs on ``split`` (N×C)."""
         return self._cached(run, "logits", split, epoch)
+
+    def losses(self, run: ProbeRun, split: str, epoch: int) -> np.ndarray:
+        """Eval-mode per-example loss of ``run`` after ``epoch`` epochs on ``split`` (N), the task's own loss."""
+        return self._cached(run, "loss", split, epoch)
 
     def embeddings(self, run: ProbeRun, split: str, epoch: int) -> np.ndarray:
         """Penultimate-layer embeddings of ``run`` after ``epoch`` epochs on ``split`` (N×D)."""
@@ -256,11 +258,9 @@ class MetricContext:
         if path.exists():
             array = np.load(path)
         else:
-            from prunebench.training import embed_dataset, predict
-
             model = self.load_model(run, epoch)
-            fn = predict if what == "logits" else embed_dataset
-            array = np.asarray(fn(model, data, device=self.device, batch_size=self.batch_size), dtype=np.float32)
+            array = np.asarray(self.task.probe_outputs(model, data, what, device=self.device, batch_size=self.batch_size),
+                               dtype=np.float32)
             atomic_write(path, lambda tmp: _save_array(tmp, array))
         self._arrays[key] = array
         return array

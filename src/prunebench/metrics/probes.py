@@ -101,9 +101,13 @@ class ProbeRun:
 
 
 class _Recorder:
-    """Training callback: collects per-epoch statistics and saves checkpoints at chosen epochs."""
+    """Training callback: collects per-epoch statistics and saves checkpoints at chosen epochs.
 
-    def __init__(self, directory: Path, save_epochs: set[int], labels: np.ndarray):
+    Every task's trainer reports per-example ``losses``; a classifier's also reports ``logits`` and
+    ``correct``, from which the assigned-class margin is read (tasks without them record the loss only).
+    """
+
+    def __init__(self, directory: Path, save_epochs: set[int], labels: np.ndarray | None):
         self.directory = directory
         self.save_epochs = save_epochs
         self.labels = labels
@@ -113,17 +117,18 @@ class _Recorder:
     def on_epoch_end(self, epoch: int, stats, model) -> None:
         import torch
 
-        logits = np.asarray(stats.logits, dtype=np.float32)
-        self.correct.append(np.asarray(stats.correct, dtype=bool))
-        self.margin.append(assigned_margin(logits, self.labels).astype(np.float32))
+        logits = getattr(stats, "logits", None)
+        if logits is not None and self.labels is not None:
+            self.correct.append(np.asarray(stats.correct, dtype=bool))
+            self.margin.append(assigned_margin(np.asarray(logits, dtype=np.float32), self.labels).astype(np.float32))
         self.loss.append(np.asarray(stats.losses, dtype=np.float32))
         self.times.append(time.perf_counter() - self.start)
-        done = len(self.correct)  # epochs completed, whatever the trainer's numbering
+        done = len(self.loss)  # epochs completed, whatever the trainer's numbering
         if done in self.save_epochs:
             torch.save(_cpu_state(model), self.directory / f"model-e{done}.pt")
 
     def on_train_start(self, model, train_set) -> None:
-        """Save epoch 0 here: after ``init_whitening``, before the first step."""
+        """Save epoch 0 here: after the task's initialisation (e.g. ``init_whitening``), before the first step."""
         import torch
 
         if 0 in self.save_epochs:
@@ -131,6 +136,11 @@ class _Recorder:
 
     def on_train_end(self, result) -> None:
         pass
+
+    def dynamics(self) -> dict[str, np.ndarray]:
+        """The recorded E×n arrays (``correct`` and ``margin`` only where the task reported logits)."""
+        recorded = {"correct": self.correct, "margin": self.margin, "loss": self.loss}
+        return {name: np.stack(values) for name, values in recorded.items() if values}
 
 
 def _cpu_state(model) -> dict:
@@ -158,8 +168,11 @@ def run_key(spec: ProbeSpec, probe_cfg: dict, dataset) -> str:
 
 
 def get_or_train(spec: ProbeSpec, *, probe_cfg: dict, dataset, root: Path, device: str,
-                 save_epochs: set[int], memo: dict | None = None) -> ProbeRun:
-    """The run for ``spec``, trained now unless a complete one with ``save_epochs`` is on disk."""
+                 save_epochs: set[int], memo: dict | None = None, task=None) -> ProbeRun:
+    """The run for ``spec``, trained now unless a complete one with ``save_epochs`` is on disk.
+
+    ``task`` (a :class:`~prunebench.tasks.Task`; default the image-classification task) builds and
+    trains the model: probes never touch a modality's data or model themselves."""
     key = run_key(spec, probe_cfg, dataset)
     save_epochs = {e for e in save_epochs if 0 <= e <= spec.epochs} | {spec.epochs}
     if memo is not None and key in memo and save_epochs <= set(memo[key].info["saved_epochs"]):
@@ -171,7 +184,7 @@ def get_or_train(spec: ProbeSpec, *, probe_cfg: dict, dataset, root: Path, devic
         reused = info is not None and save_epochs <= set(info["saved_epochs"])
         if not reused:
             wanted = save_epochs | set(info["saved_epochs"] if info else ())
-            info = _train(spec, probe_cfg, dataset.subset(positions), directory, device, wanted)
+            info = _train(spec, probe_cfg, dataset.subset(positions), directory, device, wanted, task)
     run = ProbeRun(directory, spec, info, positions)
     run.reused = reused
     if memo is not None:
@@ -187,25 +200,26 @@ def _read_info(directory: Path) -> dict | None:
     return info if info.get("complete") else None
 
 
-def _train(spec: ProbeSpec, probe_cfg: dict, train_set, directory: Path, device: str, save_epochs: set[int]) -> dict:
-    """Train one probe run with the recorder callback; write ``run.json`` last (completion marker)."""
+def _train(spec: ProbeSpec, probe_cfg: dict, train_set, directory: Path, device: str, save_epochs: set[int],
+           task=None) -> dict:
+    """Train one probe run through ``task`` with the recorder callback; write ``run.json`` last (completion marker)."""
     import torch
 
-    from prunebench.training import TrainConfig, build_model, train
+    from prunebench.tasks import get_task
 
+    task = task or get_task()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "run.json").unlink(missing_ok=True)
     cfg_dict = spec.probe_config(probe_cfg)
-    cfg = TrainConfig.from_dict(cfg_dict)
     seed_everything(spec.seed)
-    model = build_model(cfg, train_set.num_classes, spec.seed)  # weights from derive_seed(seed, "init")
-    recorder = _Recorder(directory, save_epochs, train_set.labels)
+    model = task.build_model(cfg_dict, train_set, spec.seed)  # weights from derive_seed(seed, "init")
+    strata = task.strata(train_set)
+    recorder = _Recorder(directory, save_epochs, None if strata is None else np.asarray(strata))
     log.info("training probe %s: %s, %d epochs, %d examples, seed %d", directory.name, spec.model, spec.epochs,
              len(train_set), spec.seed)
-    result = train(model, train_set, cfg, seed=spec.seed, device=device, callbacks=(recorder,))
-    np.savez(directory / "dynamics.npz", correct=np.stack(recorder.correct), margin=np.stack(recorder.margin),
-             loss=np.stack(recorder.loss))
-    trained = len(recorder.correct)
+    result = task.train(model, train_set, cfg_dict, seed=spec.seed, device=device, callbacks=(recorder,))
+    np.savez(directory / "dynamics.npz", **recorder.dynamics())
+    trained = len(recorder.loss)
     if trained not in save_epochs or not (directory / f"model-e{trained}.pt").exists():
         torch.save(_cpu_state(result.model if hasattr(result, "model") else model), directory / f"model-e{trained}.pt")
     info = {

@@ -88,6 +88,21 @@ class Task:
     def evaluate(self, predictions: np.ndarray, examples) -> Evaluation:
         raise NotImplementedError
 
+    # -- what the metric stage's probes need (prunebench.metrics.probes / .context) ----------
+    def checkpoint_model(self, model_name: str, model_kwargs: dict, examples):
+        """A bare model of the probe's architecture, for loading a saved checkpoint into."""
+        raise NotImplementedError
+
+    def probe_outputs(self, model, examples, what: str, *, device="cpu", batch_size: int = 512) -> np.ndarray:
+        """Eval-mode outputs of a probe checkpoint, no augmentation: ``what`` = ``"logits"`` (N×C),
+        ``"embed"`` (N×D) or ``"loss"`` (N)."""
+        if what == "loss":
+            return self.example_losses(model, examples, device=device)
+        names = {"logits": "logits", "embed": "embedding"}
+        if what not in names:
+            raise ValueError(f"probe output '{what}' is not one of logits, embed, loss")
+        return self.example_outputs(model, examples, (names[what],), device=device)[names[what]]
+
     def synthetic_split(self, size: int, seed: int, split: str = "train"):
         """A tiny random example set of this task (for the contract tests; no data on disk)."""
         raise NotImplementedError

@@ -100,6 +100,23 @@ class ImageClassification(Task):
         value = accuracy(predictions, examples.labels)
         return Evaluation("accuracy", value, 1.0 - value, True)
 
+    def checkpoint_model(self, model_name: str, model_kwargs: dict, examples):
+        from prunebench.models import create_model
+
+        return create_model(model_name, examples.num_classes, **model_kwargs)
+
+    def probe_outputs(self, model, examples, what: str, *, device="cpu", batch_size: int = 512) -> np.ndarray:
+        """Plain eval-mode logits / penultimate embeddings (no TTA: what the image metrics' papers read)."""
+        from prunebench.training import embed_dataset, predict
+
+        if what == "loss":
+            logits = predict(model, examples, device=device, batch_size=batch_size)
+            return logit_outputs(logits, np.asarray(examples.labels))["loss"]
+        if what not in ("logits", "embed"):
+            raise ValueError(f"probe output '{what}' is not one of logits, embed, loss")
+        fn = predict if what == "logits" else embed_dataset
+        return fn(model, examples, device=device, batch_size=batch_size)
+
     def synthetic_split(self, size: int, seed: int, split: str = "train"):
         """``size`` random 16×16 CIFAR-normalised images of 4 classes (ids 0..size-1)."""
         from prunebench.data.dataset import ImageDataset
