@@ -201,7 +201,9 @@ def train_lm(model, examples, train_cfg, *, seed: int, device="cpu", eval_set=No
 
     queue, curve, open_stats, next_epoch, epochs_touched = ([], [], [], []), [], {}, 0, 0
     step, tokens, test_predictions, batch_size = 0, 0, None, cfg["batch_size"]
-    while step < total_steps and (budget is None or tokens < budget):
+    # a token budget runs until it is met (per-document windows: the planned steps are an estimate,
+    # after them the learning rate stays at its floor); a step budget runs exactly its steps
+    while (step < total_steps) if budget is None else (tokens < budget):
         while len(queue[0]) < batch_size:  # a new epoch's windows join the queue (FIFO)
             fresh = epoch_windows(seqs, cfg["context"], cfg["packing"], rng)
             if not fresh[0]:
