@@ -28,7 +28,11 @@ from prunebench.provenance import stage_hash
 
 # The config file actually in force (the last --configfile wins over the default above).
 CONFIG_PATH = os.path.relpath(workflow.overwrite_configfiles[-1]) if workflow.overwrite_configfiles else "workflow/config/ci.yaml"
-PY = os.environ.get("PRUNEBENCH_PYTHON", sys.executable)
+# Every rule's shell runs "$PRUNEBENCH_PYTHON" -m prunebench ... --config "$PRUNEBENCH_CONFIG": environment
+# variables, not rule parameters, so another interpreter path or config file name does not make finished
+# jobs stale (what a job's output depends on is its params.config_hash: prunebench.provenance.stage_hash).
+os.environ.setdefault("PRUNEBENCH_PYTHON", sys.executable)
+os.environ.update(PRUNEBENCH_CONFIG=CONFIG_PATH)
 NAME = config["name"]
 RESULTS = f"results/{NAME}"
 FIGURES = "figures" if NAME == "ci" else f"figures/{NAME}"

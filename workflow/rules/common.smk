@@ -1,5 +1,7 @@
-"""Shared helpers for the rule files: the list of final targets of the active config, and the checks
-that stop the workflow at parse time (so `snakemake -n` refuses what would fail later) with one line."""
+"""Shared helpers of the stage files (the workflow catalog's layout: functions here, the rules in the stage
+files): the list of final targets of the active config, the checks that stop the workflow at parse
+time (so `snakemake -n` refuses what would fail later) with one line, and the input and resource
+functions of the stages' rules."""
 
 from prunebench.config import check_workflow_config
 from prunebench.errors import PrunebenchError
@@ -49,8 +51,55 @@ def check_at_parse_time(config_path):
 
 
 def all_targets():
-    """Everything ``rule all`` builds: each stage's target list, where that stage is configured."""
+    """Everything the all target builds; each stage's target list, where that stage is configured."""
     targets = [f"{RESULTS}/data/manifest.json"]
     for name in ("METRIC_TARGETS", "SWEEP_TARGETS", "SCALING_TARGETS", "FIGURE_TARGETS", "THEORY_TARGETS", "HEADLINE_TARGETS"):
         targets.extend(globals().get(name, []))
     return targets
+
+
+# -- metrics stage (metrics.smk) ---------------------------------------------------------------
+
+def metric_resources():
+    """Scheduler resources of one score job, from metrics.resources (None values left out)."""
+    wanted = {"mem_mb": 8000, "runtime": 120, "gpu": 0, **(METRICS.get("resources") or {})}
+    return {key: value for key, value in wanted.items() if value is not None}
+
+
+# -- sweep stage (sweep.smk) -------------------------------------------------------------------
+
+def sweep_resources():
+    """Scheduler resources of one sweep job, from sweep.resources (None values left out)."""
+    wanted = {"mem_mb": 4000, "runtime": 30, "gpu": 0, **(SWEEP.get("resources") or {})}
+    return {key: value for key, value in wanted.items() if value is not None}
+
+
+def sweep_point_inputs(wildcards):
+    """The data manifest, the metric's score table (sweep.score_source: the (N, seed) initial subset's
+    or the full train set's), and (protocols that need it, fixed_compute) the f = 1 run of the point."""
+    inputs = {"data": f"{RESULTS}/data/manifest.json"}
+    point = parse_point(wildcards.protocol, wildcards.n, wildcards.metric, wildcards.keep, wildcards.f, wildcards.seed)
+    scores = score_table_path(RESULTS, point, SWEEP["score_source"])
+    if scores is not None:
+        inputs["scores"] = str(scores)
+    if get_protocol(wildcards.protocol).needs_baseline:
+        inputs["baseline"] = f"{RESULTS}/runs/{baseline_point(int(wildcards.n), int(wildcards.seed)).relative_path()}"
+    return inputs
+
+
+def sweep_point_options(wildcards, input):
+    """Command-line options naming the score table and baseline run, when the point has them."""
+    options = [f"--scores {input.scores}"] if "scores" in input.keys() else []
+    options += [f"--baseline {input.baseline}"] if "baseline" in input.keys() else []
+    return " ".join(options)
+
+
+def sweep_shard_inputs(shard):
+    """The data manifest, the score tables of the shard's points, and the f = 1 runs its
+    fixed_compute points need from other shards."""
+    outputs = {f"{RESULTS}/runs/{point.relative_path()}" for point in shard}
+    tables = {str(score_table_path(RESULTS, point, SWEEP["score_source"])) for point in shard
+              if score_table_path(RESULTS, point, SWEEP["score_source"]) is not None}
+    baselines = {f"{RESULTS}/runs/{point.baseline().relative_path()}" for point in shard
+                 if get_protocol(point.protocol).needs_baseline} - outputs
+    return [f"{RESULTS}/data/manifest.json", *sorted(tables), *sorted(baselines)]

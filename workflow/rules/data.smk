@@ -6,9 +6,11 @@ rule prepare_data:
         f"{RESULTS}/data/manifest.json",
     log:
         f"{RESULTS}/logs/prepare_data.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=stage_hash(config, "data"),
     resources:
         mem_mb=8000,
     shell:
-        "{PY} -m prunebench data prepare --config {CONFIG_PATH} --out {output} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench data prepare --config \"$PRUNEBENCH_CONFIG\" --out {output} > {log} 2>&1"

@@ -24,11 +24,15 @@ rule figures_empirical:
                 subcategory=NAME) for name in figure_names(config)],
     log:
         f"logs/{NAME}/figures_empirical.log",
+    conda:
+        "../../environment.yml"
     params:
+        scores_dir=lambda wildcards, input: os.path.dirname(input.scores[0]) if input.scores else f"{RESULTS}/scores",
+        outdir=lambda wildcards, output: os.path.dirname(output[0]),
         config_hash=stage_hash(config, "figures") if FIGURE_TARGETS else "",
     shell:
-        "{PY} -m prunebench figures empirical --config {CONFIG_PATH} --sweep {input.sweep} --scaling {input.scaling}"
-        " --scores-dir {RESULTS}/scores --outdir {FIGURES} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench figures empirical --config \"$PRUNEBENCH_CONFIG\" --sweep {input.sweep} --scaling {input.scaling}"
+        " --scores-dir {params.scores_dir} --outdir {params.outdir} > {log} 2>&1"
 
 
 # accuracy vs total compute (scoring + training) at the largest N: static pruning, InfoBatch, RS2,
@@ -41,7 +45,9 @@ rule figures_compute:
                 subcategory=NAME) for name in COMPUTE_FIGURES],
     log:
         f"logs/{NAME}/figures_compute.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=stage_hash(config, "figures") if COMPUTE_FIGURES else "",
     shell:
-        "{PY} -m prunebench figures compute --config {CONFIG_PATH} --sweep {input.sweep} --out {output} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench figures compute --config \"$PRUNEBENCH_CONFIG\" --sweep {input.sweep} --out {output} > {log} 2>&1"

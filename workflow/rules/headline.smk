@@ -12,8 +12,10 @@ rule headline:
         f"{RESULTS}/headline.json",
     log:
         f"logs/{NAME}/headline.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=stage_hash(config, "headline") if HEADLINE_TARGETS else "",
     shell:
-        "{PY} -m prunebench headline build --config {CONFIG_PATH} --sweep {input.sweep} --scaling {input.scaling}"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench headline build --config \"$PRUNEBENCH_CONFIG\" --sweep {input.sweep} --scaling {input.scaling}"
         " --out {output} --merge-into results/headline.json > {log} 2>&1"

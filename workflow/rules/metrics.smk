@@ -22,12 +22,6 @@ if len(METRIC_NAMES) >= 2:
     METRIC_TARGETS += [f"{FIGURES}/metric_correlations.png", f"{RESULTS}/metric_correlations.csv"]
 
 
-def metric_resources():
-    """Scheduler resources of one score job, from metrics.resources (None values left out)."""
-    wanted = {"mem_mb": 8000, "runtime": 120, "gpu": 0, **(METRICS.get("resources") or {})}
-    return {key: value for key, value in wanted.items() if value is not None}
-
-
 rule score:
     input:
         f"{RESULTS}/data/manifest.json",
@@ -35,6 +29,8 @@ rule score:
         f"{RESULTS}/scores/{{metric}}.parquet",
     log:
         f"logs/{NAME}/metrics/{{metric}}.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=lambda wildcards: stage_hash(config, "score", wildcards.metric),
     wildcard_constraints:
@@ -43,7 +39,7 @@ rule score:
     resources:
         **metric_resources(),
     shell:
-        "{PY} -m prunebench metrics compute --config {CONFIG_PATH} --metric {wildcards.metric} --out {output} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench metrics compute --config \"$PRUNEBENCH_CONFIG\" --metric {wildcards.metric} --out {output} > {log} 2>&1"
 
 
 rule metric_correlations:
@@ -55,10 +51,12 @@ rule metric_correlations:
         csv=f"{RESULTS}/metric_correlations.csv",
     log:
         f"logs/{NAME}/metrics/correlations.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=stage_hash(config, "correlations") if METRIC_NAMES else "",
     shell:
-        "{PY} -m prunebench metrics correlations --config {CONFIG_PATH} --scores {input} "
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench metrics correlations --config \"$PRUNEBENCH_CONFIG\" --scores {input} "
         "--out-fig {output.figure} --out-csv {output.csv} > {log} 2>&1"
 
 
@@ -71,6 +69,8 @@ rule subset_score:
         f"{RESULTS}/scores/subset/N{{n}}/seed{{seed}}/{{metric}}.parquet",
     log:
         f"logs/{NAME}/metrics/subset/N{{n}}/seed{{seed}}/{{metric}}.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=lambda wildcards: stage_hash(config, "score", wildcards.metric),
     wildcard_constraints:
@@ -81,5 +81,5 @@ rule subset_score:
     resources:
         **metric_resources(),
     shell:
-        "{PY} -m prunebench sweep scores --config {CONFIG_PATH} --metric {wildcards.metric} --size {wildcards.n}"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench sweep scores --config \"$PRUNEBENCH_CONFIG\" --metric {wildcards.metric} --size {wildcards.n}"
         " --seed {wildcards.seed} --out {output} > {log} 2>&1"

@@ -11,7 +11,9 @@ rule scaling_fit:
         f"{RESULTS}/scaling.json",
     log:
         f"logs/{NAME}/scaling_fit.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=stage_hash(config, "scaling") if SCALING_TARGETS else "",
     shell:
-        "{PY} -m prunebench scaling fit --sweep {input} --config {CONFIG_PATH} --out {output} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench scaling fit --sweep {input} --config \"$PRUNEBENCH_CONFIG\" --out {output} > {log} 2>&1"

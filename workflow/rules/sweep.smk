@@ -23,32 +23,6 @@ SWEEP_CONFIG_HASH = stage_hash(config, "sweep_point") if SWEEP_POINTS else ""  #
 SWEEP_TARGETS = [f"{RESULTS}/sweep.parquet", f"{RESULTS}/sweep.csv"] if SWEEP_POINTS else []
 
 
-def sweep_resources():
-    """Scheduler resources of one sweep job, from sweep.resources (None values left out)."""
-    wanted = {"mem_mb": 4000, "runtime": 30, "gpu": 0, **(SWEEP.get("resources") or {})}
-    return {key: value for key, value in wanted.items() if value is not None}
-
-
-def sweep_point_inputs(wildcards):
-    """The data manifest, the metric's score table (sweep.score_source: the (N, seed) initial subset's
-    or the full train set's), and (protocols that need it, fixed_compute) the f = 1 run of the point."""
-    inputs = {"data": f"{RESULTS}/data/manifest.json"}
-    point = parse_point(wildcards.protocol, wildcards.n, wildcards.metric, wildcards.keep, wildcards.f, wildcards.seed)
-    scores = score_table_path(RESULTS, point, SWEEP["score_source"])
-    if scores is not None:
-        inputs["scores"] = str(scores)
-    if get_protocol(wildcards.protocol).needs_baseline:
-        inputs["baseline"] = f"{RESULTS}/runs/{baseline_point(int(wildcards.n), int(wildcards.seed)).relative_path()}"
-    return inputs
-
-
-def sweep_point_options(wildcards, input):
-    """Command-line options naming the score table and baseline run, when the point has them."""
-    options = [f"--scores {input.scores}"] if "scores" in input.keys() else []
-    options += [f"--baseline {input.baseline}"] if "baseline" in input.keys() else []
-    return " ".join(options)
-
-
 rule sweep_point:
     input:
         unpack(sweep_point_inputs),
@@ -58,6 +32,8 @@ rule sweep_point:
         f"logs/{NAME}/sweep/{{protocol}}/N{{n}}/{{metric}}/{{keep}}/f{{f}}/seed{{seed}}.log",
     wildcard_constraints:
         **wildcard_constraints(),  # from the protocol registry (prunebench.sweep.protocols)
+    conda:
+        "../../environment.yml"
     params:
         options=sweep_point_options,
         config_hash=SWEEP_CONFIG_HASH,
@@ -66,7 +42,7 @@ rule sweep_point:
     resources:
         **sweep_resources(),
     shell:
-        "{PY} -m prunebench sweep point --config {CONFIG_PATH} --protocol {wildcards.protocol}"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench sweep point --config \"$PRUNEBENCH_CONFIG\" --protocol {wildcards.protocol}"
         " --size {wildcards.n} --metric {wildcards.metric} --keep {wildcards.keep}"
         " --fraction-kept {wildcards.f} --seed {wildcards.seed} --threads {params.threads} {params.options}"
         " --out {output} > {log} 2>&1"
@@ -76,17 +52,6 @@ rule sweep_point:
 # loaded once per job). These rules name their outputs without wildcards, so Snakemake prefers them
 # to sweep_point; with the default 0 none is defined and the jobs above are the only ones.
 SWEEP_SHARDS = chunk_plan(SWEEP_POINTS, SWEEP["shard_size"]) if SWEEP_POINTS and SWEEP["shard_size"] else []
-
-
-def sweep_shard_inputs(shard):
-    """The data manifest, the score tables of the shard's points, and the f = 1 runs its
-    fixed_compute points need from other shards."""
-    outputs = {f"{RESULTS}/runs/{point.relative_path()}" for point in shard}
-    tables = {str(score_table_path(RESULTS, point, SWEEP["score_source"])) for point in shard
-              if score_table_path(RESULTS, point, SWEEP["score_source"]) is not None}
-    baselines = {f"{RESULTS}/runs/{point.baseline().relative_path()}" for point in shard
-                 if get_protocol(point.protocol).needs_baseline} - outputs
-    return [f"{RESULTS}/data/manifest.json", *sorted(tables), *sorted(baselines)]
 
 
 for shard_index, shard in enumerate(SWEEP_SHARDS):
@@ -100,6 +65,8 @@ for shard_index, shard in enumerate(SWEEP_SHARDS):
             [f"{RESULTS}/runs/{point.relative_path()}" for point in shard],
         log:
             f"logs/{NAME}/sweep/shard{shard_index}.log",
+        conda:
+            "../../environment.yml"
         params:
             config_hash=SWEEP_CONFIG_HASH,
             threads=SWEEP["threads"],
@@ -107,7 +74,7 @@ for shard_index, shard in enumerate(SWEEP_SHARDS):
         resources:
             **sweep_resources(),
         shell:
-            "{PY} -m prunebench sweep shard --config {CONFIG_PATH} --threads {params.threads} --points {output} > {log} 2>&1"
+            "\"$PRUNEBENCH_PYTHON\" -m prunebench sweep shard --config \"$PRUNEBENCH_CONFIG\" --threads {params.threads} --points {output} > {log} 2>&1"
 
 
 rule sweep_aggregate:
@@ -118,7 +85,9 @@ rule sweep_aggregate:
         csv=f"{RESULTS}/sweep.csv",
     log:
         f"logs/{NAME}/sweep_aggregate.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=SWEEP_CONFIG_HASH,
     shell:
-        "{PY} -m prunebench sweep aggregate {input} --config {CONFIG_PATH} --out {output.parquet} --csv {output.csv} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench sweep aggregate {input} --config \"$PRUNEBENCH_CONFIG\" --out {output.parquet} --csv {output.csv} > {log} 2>&1"

@@ -22,10 +22,12 @@ rule theory_curves:
     threads: THEORY_THREADS
     log:
         f"logs/{NAME}/theory_curves.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=THEORY_HASH,
     shell:
-        "{PY} -m prunebench theory curves --config {CONFIG_PATH} --workers {threads} --out {output} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench theory curves --config \"$PRUNEBENCH_CONFIG\" --workers {threads} --out {output} > {log} 2>&1"
 
 
 rule theory_crossover:
@@ -34,10 +36,12 @@ rule theory_crossover:
     threads: THEORY_THREADS
     log:
         f"logs/{NAME}/theory_crossover.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=THEORY_HASH,
     shell:
-        "{PY} -m prunebench theory crossover --config {CONFIG_PATH} --workers {threads} --out {output} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench theory crossover --config \"$PRUNEBENCH_CONFIG\" --workers {threads} --out {output} > {log} 2>&1"
 
 
 rule theory_simulations:
@@ -46,10 +50,12 @@ rule theory_simulations:
     threads: THEORY_THREADS
     log:
         f"logs/{NAME}/theory_simulations.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=THEORY_HASH,
     shell:
-        "{PY} -m prunebench theory simulate --config {CONFIG_PATH} --workers {threads} --out {output} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench theory simulate --config \"$PRUNEBENCH_CONFIG\" --workers {threads} --out {output} > {log} 2>&1"
 
 
 rule theory_analyse:
@@ -60,11 +66,13 @@ rule theory_analyse:
         fits=THEORY_TABLES["fits"],
     log:
         f"logs/{NAME}/theory_analyse.log",
+    conda:
+        "../../environment.yml"
     params:
         config_hash=THEORY_HASH,
     threads: THEORY_THREADS
     shell:
-        "{PY} -m prunebench theory analyse --config {CONFIG_PATH} --workers {threads} --curves {input.curves}"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench theory analyse --config \"$PRUNEBENCH_CONFIG\" --workers {threads} --curves {input.curves}"
         " --frontier-out {output.frontier} --fits-out {output.fits} > {log} 2>&1"
 
 
@@ -80,8 +88,11 @@ rule theory_figures:
          for path in THEORY_FIGURES],
     log:
         f"logs/{NAME}/theory_figures.log",
+    conda:
+        "../../environment.yml"
     params:
+        outdir=lambda wildcards, output: os.path.dirname(output[0]),
         config_hash=THEORY_HASH,
     shell:
-        "{PY} -m prunebench theory figures --config {CONFIG_PATH} --curves {input.curves} --crossover {input.crossover}"
-        " --sims {input.sims} --frontier {input.frontier} --fits {input.fits} --outdir {FIGURES} > {log} 2>&1"
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench theory figures --config \"$PRUNEBENCH_CONFIG\" --curves {input.curves} --crossover {input.crossover}"
+        " --sims {input.sims} --frontier {input.frontier} --fits {input.fits} --outdir {params.outdir} > {log} 2>&1"
