@@ -140,13 +140,13 @@ PRESETS = {
         "final": {"model": "micro", "tokenizer": "byte", "context": 64, "batch_size": 8, "steps": 15,
                   "eval_points": 3},
     },
-    "miniature": {  # about 4-5 minutes on one core
+    "miniature": {  # about 4-5 minutes on one (shared) core
         "data": {"doc_chars": 600, "min_chars": 200, "max_docs_per_corpus": 300,
-                 "splits": {"reference": 0.3, "train": 0.5, "validation": 0.2, "test": 0.0}},
+                 "splits": {"reference": 0.3, "train": 0.6, "validation": 0.1, "test": 0.0}},
         "reference": {"model": "micro", "tokenizer": {"kind": "bpe", "vocab_size": 512}, "context": 64,
-                      "batch_size": 16, "tokens": 150_000},
+                      "batch_size": 16, "tokens": 100_000},
         "final": {"model": "mini", "tokenizer": {"kind": "bpe", "vocab_size": 512}, "context": 64, "batch_size": 16,
-                  "tokens": 150_000, "eval_points": 6},
+                  "tokens": 100_000, "eval_points": 4},
     },
 }
 
