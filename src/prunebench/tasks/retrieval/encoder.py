@@ -110,6 +110,7 @@ def forward(model, texts, device: str):
     """Differentiable normalised embeddings (B×D tensor) for training."""
     import torch.nn.functional as F
 
-    features = model.tokenize(list(texts))
-    features = {k: v.to(device) for k, v in features.items()}
+    prepare = getattr(model, "preprocess", None) or model.tokenize
+    features = prepare(list(texts))
+    features = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in features.items()}
     return F.normalize(model(features)["sentence_embedding"], dim=-1)
