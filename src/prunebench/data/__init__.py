@@ -7,12 +7,12 @@ the official order. Subsets (``train_size``/``test_size``) keep those ids.
 
 from prunebench.data.dataset import CHANNEL_STATS, ImageDataset, channel_stats, content_checksum, normalize
 from prunebench.data.loading import (
-    balanced_subsample, cache_dir, cache_path, data_root, dataset_dir, load_dataset, load_full_split, locate_split,
+    balanced_subsample, cache_dir, check_class_counts, cache_path, data_root, dataset_dir, load_dataset, load_full_split, locate_split,
     subsample_split, with_defaults,
 )
 
 __all__ = [
-    "CHANNEL_STATS", "ImageDataset", "balanced_subsample", "cache_dir", "cache_path", "channel_stats",
+    "CHANNEL_STATS", "ImageDataset", "balanced_subsample", "check_class_counts", "cache_dir", "cache_path", "channel_stats",
     "content_checksum", "data_root", "dataset_dir", "load_dataset", "load_full_split", "locate_split", "normalize",
     "subsample_split", "with_defaults",
 ]

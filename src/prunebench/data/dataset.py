@@ -31,6 +31,8 @@ class ImageDataset:
     classes: list[str]
     checksum: str
     source: str = field(default="", compare=False)
+    # What decoding found (ImageFolder): counts of converted non-RGB, upscaled and skipped files.
+    decode_report: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         if not (len(self.images) == len(self.labels) == len(self.ids)):

@@ -7,6 +7,7 @@ Cache dir: ``data.cache_dir``, else ``PRUNEBENCH_CACHE``, else ``<repo>/.cache/p
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -17,7 +18,7 @@ import numpy as np
 
 from prunebench.data.dataset import ImageDataset, content_checksum
 from prunebench.data.sources import (
-    SplitSource, decode_imagefolder, detect_format, read_torchvision_cifar, scan_imagefolder, scan_torchvision_cifar,
+    SplitSource, check_split_classes, decode_imagefolder, detect_format, read_torchvision_cifar, scan_imagefolder, scan_torchvision_cifar,
 )
 from prunebench.errors import PrunebenchError
 from prunebench.provenance import REPO_ROOT, atomic_write
@@ -38,6 +39,8 @@ DEFAULTS = {
     "subsample_seed": 0,
     "cache_dir": None,
     "workers": None,
+    "unreadable": "error",
+    "small_images": None,
 }
 FIX_HINT = "set PRUNEBENCH_DATA (or data.root in the config) to the folder that holds it"
 
@@ -76,13 +79,25 @@ def locate_split(data_cfg: dict, split: str) -> SplitSource:
     fmt = detect_format(directory, split, cfg["format"], cfg["download"])
     if fmt == "torchvision":
         return scan_torchvision_cifar(directory, split, cfg["download"], FIX_HINT)
-    return scan_imagefolder(directory, split, FIX_HINT)
+    source = scan_imagefolder(directory, split, FIX_HINT)
+    if split != "train":
+        train = scan_imagefolder(directory, "train", FIX_HINT)
+        check_split_classes(train.classes, source.classes, source.directory, train.directory)
+    return source
+
+
+def small_image_policy(data_cfg: dict) -> str:
+    """``data.small_images``; null means ``error`` for ImageNet-style trees (an image below the
+    configured size means a wrong size or a damaged file) and ``upscale`` otherwise."""
+    cfg = with_defaults(data_cfg)
+    return cfg["small_images"] or ("error" if cfg["dataset"] == "imagenet" else "upscale")
 
 
 def cache_path(data_cfg: dict, split: str, source: SplitSource) -> Path:
     """``<cache>/<dataset>/<split>-<size>px-<format>-<source fingerprint>.npz``."""
     cfg = with_defaults(data_cfg)
-    name = f"{split}-{cfg['image_size']}px-{source.format}-{source.fingerprint}.npz"
+    skip = "-skipbad" if cfg["unreadable"] == "skip" else ""  # the default name is unchanged
+    name = f"{split}-{cfg['image_size']}px-{source.format}{skip}-{source.fingerprint}.npz"
     return cache_dir(cfg) / cfg["dataset"] / name
 
 
@@ -102,17 +117,25 @@ def load_full_split(data_cfg: dict, split: str) -> ImageDataset:
 def decode_split(cfg: dict, split: str, source: SplitSource) -> ImageDataset:
     """Decode every image of a split (slow path; the result is cached)."""
     start = time.perf_counter()
+    report = {}
     if source.format == "torchvision":
         images, labels, classes = read_torchvision_cifar(source, split, cfg["image_size"])
     else:
         workers = cfg["workers"] or min(os.cpu_count() or 1, 8)
-        images = decode_imagefolder(source, cfg["image_size"], workers)
-        labels, classes = np.asarray(source.labels, dtype=np.int64), list(source.classes)
+        images, kept, report = decode_imagefolder(source, cfg["image_size"], workers, cfg["unreadable"],
+                                                  small_image_policy(cfg))
+        labels, classes = np.asarray(source.labels, dtype=np.int64)[kept], list(source.classes)
+        if report["n_converted"] or report["n_upscaled"] or report["n_skipped"]:
+            log.warning("%s %s: %d non-RGB images converted to RGB %s, %d upscaled to %d px, %d unreadable skipped%s",
+                        cfg["dataset"], split, report["n_converted"], report["converted"], report["n_upscaled"],
+                        cfg["image_size"], report["n_skipped"],
+                        f" ({', '.join(report['skipped'][:5])})" if report["n_skipped"] else "")
     log.info("decoded %d %s %s images from %s in %.1f s", len(labels), cfg["dataset"], split, source.directory,
              time.perf_counter() - start)
     return ImageDataset(name=cfg["dataset"], split=split, images=images, labels=labels,
                         ids=np.arange(len(labels), dtype=np.int64), classes=classes,
-                        checksum=content_checksum(images, labels, classes), source=str(source.directory))
+                        checksum=content_checksum(images, labels, classes), source=str(source.directory),
+                        decode_report=report if source.format != "torchvision" else {})
 
 
 def write_cache(path: Path, dataset: ImageDataset) -> None:
@@ -120,7 +143,8 @@ def write_cache(path: Path, dataset: ImageDataset) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             np.savez(handle, images=dataset.images, labels=dataset.labels, classes=np.asarray(dataset.classes),
-                     checksum=np.asarray(dataset.checksum), source=np.asarray(dataset.source))
+                     checksum=np.asarray(dataset.checksum), source=np.asarray(dataset.source),
+                     decode_report=np.asarray(json.dumps(dataset.decode_report, sort_keys=True)))
 
     atomic_write(path, write)
 
@@ -132,6 +156,7 @@ def read_cache(path: Path, name: str, split: str) -> ImageDataset | None:
             images, labels = archive["images"], archive["labels"].astype(np.int64)
             classes, stored = [str(c) for c in archive["classes"]], str(archive["checksum"])
             source = str(archive["source"])
+            report = json.loads(str(archive["decode_report"])) if "decode_report" in archive.files else {}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         log.warning("cache %s is unreadable (%s); decoding the dataset again", path, err.__class__.__name__)
         return None
@@ -140,7 +165,8 @@ def read_cache(path: Path, name: str, split: str) -> ImageDataset | None:
         log.warning("cache %s fails its checksum (stored %s, found %s); decoding the dataset again", path, stored, actual)
         return None
     return ImageDataset(name=name, split=split, images=images, labels=labels,
-                        ids=np.arange(len(labels), dtype=np.int64), classes=classes, checksum=stored, source=source)
+                        ids=np.arange(len(labels), dtype=np.int64), classes=classes, checksum=stored, source=source,
+                        decode_report=report)
 
 
 def balanced_subsample(labels, size: int, seed: int) -> np.ndarray:
@@ -189,3 +215,28 @@ def subsample_split(full: ImageDataset, data_cfg: dict) -> ImageDataset:
         return full
     positions = balanced_subsample(full.labels, size, derive_seed(cfg["subsample_seed"], "subsample", full.split))
     return full.subset(positions)
+
+
+def check_class_counts(labels, classes, size: int, class_balance: float, what: str = "sweep size") -> None:
+    """Refuse (one line) a train set where a class has fewer images than class-balanced selection needs.
+
+    With ``class_balance`` > 0 (the paper's ImageNet rule, 0.5) a class's floor is
+    ``ceil(class_balance * f * N_c)`` of its ``N_c`` images in the initial dataset, and that
+    dataset is meant to hold the class's balanced share ``floor(size / C)``. A class with fewer
+    images than that share would enter short (:func:`balanced_subsample` gives its quota to the
+    others) and its floor would be computed from the short count, so the balance would not hold.
+    """
+    if class_balance <= 0:
+        return
+    labels = np.asarray(labels)
+    counts = np.bincount(labels, minlength=len(classes))
+    need = int(size) // len(classes)
+    short = [(classes[c], int(n)) for c, n in enumerate(counts) if n < need]
+    if short:
+        short.sort(key=lambda item: item[1])
+        names = ", ".join(f"'{c}' ({n})" for c, n in short[:3]) + (f" and {len(short) - 3} more" if len(short) > 3 else "")
+        largest = int(counts.min()) * len(classes)
+        raise PrunebenchError(
+            f"{len(short)} of {len(classes)} classes have fewer train images than {what} {size} needs for class "
+            f"balance {class_balance} ({need} per class): {names}; lower sweep.sizes to at most {largest}, add images "
+            "to those classes, or set selection.class_balance: 0")

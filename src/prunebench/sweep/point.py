@@ -187,6 +187,11 @@ class PrunedSet:
 
 def prune_for_point(config: dict, point: SweepPoint, train_set, seeds: dict, score_path=None) -> PrunedSet:
     """Subsample N examples, read their scores (restricted to the subset), select round(f·N) of them."""
+    from prunebench.data import check_class_counts
+
+    if hasattr(train_set, "classes"):  # a class-balanced selection needs every class's balanced share
+        check_class_counts(train_set.labels, train_set.classes, point.initial_size,
+                           float(selection_choice(config)["class_balance"]), what="sweep size N =")
     positions = initial_positions(train_set.labels, point, seeds)
     check_point_rule(config, point)
     if get_protocol(point.protocol).trains_on == "initial":  # a baseline protocol: all N, no scores
@@ -299,6 +304,28 @@ def evaluation_fields(config: dict, result, test_set) -> dict:
     return task_of_config(config).evaluate(result.test_logits, test_set).row()
 
 
+def class_accuracy_fields(test_logits, test_set) -> dict:
+    """Per-class accuracy summary of a classification point: ``worst_class_accuracy`` (the lowest
+    top-1 accuracy over the test set's classes), ``worst_class`` (its name; the first by class
+    index on ties), ``best_class_accuracy`` and ``per_class_accuracy`` (JSON list in class order;
+    null for a class absent from the test set). Empty for a task without class labels or logits."""
+    labels = getattr(test_set, "labels", None)
+    logits = None if test_logits is None else np.asarray(test_logits)
+    classes = list(getattr(test_set, "classes", []) or [])
+    if labels is None or not classes or logits is None or logits.ndim != 2 or len(logits) != len(labels):
+        return {}
+    labels = np.asarray(labels, dtype=np.int64)
+    correct = logits.argmax(axis=1) == labels
+    counts = np.bincount(labels, minlength=len(classes))
+    hits = np.bincount(labels, weights=correct.astype(np.float64), minlength=len(classes))
+    present = counts > 0
+    accuracy = np.where(present, hits / np.maximum(counts, 1), np.nan)
+    worst = int(np.nanargmin(accuracy))
+    return {"worst_class_accuracy": float(accuracy[worst]), "worst_class": str(classes[worst]),
+            "best_class_accuracy": float(np.nanmax(accuracy)),
+            "per_class_accuracy": json.dumps([None if not p else round(float(a), 6) for a, p in zip(accuracy, present)])}
+
+
 def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenance, device, threads, wall_s) -> dict:
     """The tidy-table row of a finished point."""
     n_kept = len(pruned)
@@ -320,6 +347,7 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
         "test_accuracy": accuracy,
         "test_error": 1.0 - accuracy,
         **evaluation_fields(config, result, test_set),
+        **class_accuracy_fields(result.test_logits, test_set),
         "n_test": len(test_set),
         "train_steps": int(result.train_steps),
         "epochs": float(result.epochs),
