@@ -19,7 +19,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[test,slurm,text,retrieval]'
+	$(PY) -m pip install --quiet -e '.[test,slurm,text,retrieval,imagenet]'
 	touch $(STAMP)
 
 run: $(STAMP)
