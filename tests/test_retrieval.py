@@ -298,3 +298,11 @@ def test_committed_gate_record_is_complete():
         assert check["se"] > 0 and check["measured"] == record["measured"][name]["mean"]
     assert record["pass"] == all(c["pass"] for c in record["checks"].values())
     assert {"cpu_model", "torch_threads"} <= set(record["machine"]) and record["versions"]["sentence-transformers"]
+
+
+def test_retrieval_cli_is_registered(capsys):
+    from prunebench.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["retrieval", "gate", "--help"])
+    assert exit_info.value.code == 0 and "--save-embeddings" in capsys.readouterr().out

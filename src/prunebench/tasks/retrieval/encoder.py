@@ -72,7 +72,10 @@ def load_encoder(train_cfg: dict | None = None, device: str = "cpu"):
 def _tiny_encoder(cfg: dict, device: str):
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling, Transformer
+    try:  # sentence-transformers >= 6 moved the modules
+        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    except ImportError:
+        from sentence_transformers.models import Normalize, Pooling, Transformer
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     source = model_dir(cfg)
