@@ -24,6 +24,7 @@ A task provides:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ class Evaluation:
                 "eval_higher_is_better": bool(self.higher_is_better)}
 
 
-class Task:
+class Task(ABC):
     """Base class of a task; subclasses are registered with ``@register_task(name)``."""
 
     name: str = ""
@@ -59,23 +60,28 @@ class Task:
     higher_is_better: bool = True
     summary: str = ""
 
+    @abstractmethod
     def load_split(self, data_cfg: dict, split: str):
         raise NotImplementedError
 
     def strata(self, examples) -> np.ndarray | None:
         return None
 
+    @abstractmethod
     def build_model(self, train_cfg, examples, seed: int):
         raise NotImplementedError
 
+    @abstractmethod
     def train(self, model, examples, train_cfg, *, seed: int, device="cpu", eval_set=None, steps=None,
               callbacks=(), checkpoint_path=None):
         raise NotImplementedError
 
+    @abstractmethod
     def predict(self, model, examples, *, device="cpu", train_cfg=None) -> np.ndarray:
         """The raw predictions ``evaluate`` scores (e.g. logits), aligned to ``examples``."""
         raise NotImplementedError
 
+    @abstractmethod
     def example_outputs(self, model, examples, names, *, device="cpu", train_cfg=None) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
