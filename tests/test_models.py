@@ -38,6 +38,25 @@ def test_airbench_whitening_decorrelates_patches():
     torch.testing.assert_close(covariance, torch.eye(12), atol=0.05, rtol=0)
 
 
+def test_airbench_whitening_does_not_depend_on_the_lapack_sign_choice(monkeypatch):
+    """Another LAPACK build may return any eigenvector negated; the filters must not change."""
+    torch.manual_seed(0)
+    images = torch.randn(32, 3, 16, 16)
+    reference = create_model("airbench", 10, width=[8, 16, 16])
+    reference.init_whitening(images)
+    eigh = torch.linalg.eigh
+
+    def eigh_with_flipped_signs(matrix):
+        values, vectors = eigh(matrix)
+        flips = torch.tensor([(-1.0) ** k for k in range(vectors.shape[1])], dtype=vectors.dtype)
+        return values, vectors * flips
+
+    monkeypatch.setattr(torch.linalg, "eigh", eigh_with_flipped_signs)
+    flipped = create_model("airbench", 10, width=[8, 16, 16])
+    flipped.init_whitening(images)
+    torch.testing.assert_close(flipped.whiten.weight, reference.whiten.weight, rtol=0, atol=1e-6)
+
+
 def test_resnet18_cifar():
     model = create_model("resnet18_cifar", 10).eval()
     assert 11.0e6 < count_parameters(model) < 11.3e6

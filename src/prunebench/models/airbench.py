@@ -97,6 +97,7 @@ class AirbenchNet(nn.Module):
         patches = images.float().unfold(2, h, 1).unfold(3, w, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, c * h * w)
         covariance = (patches.T @ patches) / len(patches)
         eigenvalues, eigenvectors = torch.linalg.eigh(covariance.double())
+        eigenvectors = canonical_signs(eigenvectors)
         filters = (eigenvectors.T.reshape(-1, c, h, w) / torch.sqrt(eigenvalues.view(-1, 1, 1, 1) + eps)).float()
         self.whiten.weight.copy_(torch.cat((filters, -filters)).to(self.whiten.weight))
 
@@ -117,6 +118,21 @@ class AirbenchNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x)) * self.scaling
+
+
+def canonical_signs(eigenvectors: torch.Tensor) -> torch.Tensor:
+    """Flip each eigenvector (column) so that its largest-magnitude entry is positive.
+
+    An eigenvector is only defined up to sign, and LAPACK builds pick the sign differently (MKL
+    takes another code path on AMD than on Intel CPUs; OpenBLAS another again). For the whitening
+    filters ``(v, -v)`` a flip swaps two channels, so the next layer's seeded init meets another
+    input: the same seed then gives a different network on another machine (like a different
+    seed), not a float-level perturbation. Fixing the sign (scikit-learn's ``svd_flip``
+    convention) makes the init a function of the data and the seed only.
+    """
+    rows = eigenvectors.abs().argmax(dim=0)
+    signs = torch.sign(eigenvectors[rows, torch.arange(eigenvectors.shape[1])])
+    return eigenvectors * torch.where(signs == 0, torch.ones_like(signs), signs)
 
 
 @register_model("airbench")
