@@ -100,7 +100,7 @@ def _grid(n_points: int) -> pd.DataFrame:
 
 @pytest.fixture()
 def trained_setup(tmp_path):
-    """Committed folder, a kernel-perturbed calibration run of it, and the calibration document."""
+    """Committed folder, a calibration run of it with another seed, and the calibration document."""
     rng = np.random.default_rng(0)
     truth = {"el2n": rng.normal(size=2000), "forgetting": rng.normal(size=2000), "memorization": rng.normal(size=2000)}
     noise = {"el2n": 0.3, "forgetting": 0.8, "memorization": 30.0}  # memorization: noise at this scale
@@ -115,7 +115,7 @@ def trained_setup(tmp_path):
     committed, perturbed = tmp_path / "committed", tmp_path / "perturbed"
     _write_folder(committed, *run(1), grid)
     _write_folder(perturbed, *run(2), grid)
-    document = calibrate(committed, perturbed, "toy", {"ATEN_CPU_CAPABILITY": "avx2"})
+    document = calibrate(committed, perturbed, "toy", {"seed": {"committed": 1, "regenerated": 2}, "env": {}})
     write_calibration(document, committed / "check_calibration.json")
     return committed, run, grid, tmp_path, read_calibration(committed / "check_calibration.json")
 
@@ -176,6 +176,34 @@ def test_calibration_refuses_a_perturbation_that_changed_nothing(trained_setup):
     committed, _, _, _, _ = trained_setup
     with pytest.raises(PrunebenchError, match="cannot calibrate"):
         calibrate(committed, committed, "toy", {})
+
+
+def test_calibration_regenerates_with_the_next_master_seed_and_a_check_with_the_same_one(tmp_path, monkeypatch):
+    """--calibrate trains the copy of the scale under seed + 1 (the legitimate spread a new CPU can
+    show); the check itself regenerates under the committed seed."""
+    import argparse
+
+    import prunebench.cli.check_headline as cli
+
+    written = {}
+
+    def fake_run(command, cwd, env):
+        copy = Path(cwd) / command[command.index("--configfile") + 1]
+        written.setdefault("seeds", []).append(yaml.safe_load(copy.read_text())["seed"])
+        return argparse.Namespace(returncode=0)
+
+    monkeypatch.setattr(cli.subprocess, "run", fake_run)
+    config_path = CONFIG_DIR / "ci.yaml"
+    config = load_config(config_path)
+    args = argparse.Namespace(regenerated=None, keep_regenerated=True, cores=1, perturb=None, calibration_seed=None)
+    folder, _ = cli._regeneration(args, {**config, "name": "seedtest"}, config_path, (), {"seed": config["seed"] + 1})
+    folder_again, _ = cli._regeneration(args, {**config, "name": "seedtest"}, config_path, (), {})
+    try:
+        assert written["seeds"] == [config["seed"] + 1, config["seed"]]
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_committed_calibration_of_the_ci_scale_is_readable():

@@ -3,7 +3,8 @@
 Retrained numbers are not bit-reproducible across CPUs: the same seed gives different floats on AVX2
 and AVX-512 kernels and on another thread count, and training amplifies the difference. So the
 regenerated score tables and sweep accuracies are compared with the committed ones against the
-spread between two *legitimate* regenerations (the calibration, :mod:`prunebench.checks.calibration`):
+spread between two *legitimate* regenerations, the committed seed and the next one (the calibration,
+:mod:`prunebench.checks.calibration`):
 
 * **score tables**, per metric: Spearman's rho between committed and regenerated scores over the
   same example ids. Fails when ``rho < floor = max(rho_null, rho_cal / 2)``: ``rho_cal`` is the

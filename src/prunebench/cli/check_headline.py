@@ -10,8 +10,10 @@
    with the committed ones against ``results/<scale>/check_calibration.json``
    (:mod:`prunebench.checks.trained`), at a designed family-wise false-alarm rate of 1%.
 
-``--calibrate`` regenerates under other floating-point kernels (``--perturb``) and writes the
-calibration instead of checking. Exit status 1 on any FAIL/MISSING row.
+``--calibrate`` regenerates with another master seed (``--calibration-seed``, default the config's
+seed + 1; optionally also under other floating-point kernels, ``--perturb``) and writes the calibration
+instead of checking: a regeneration on another CPU is bounded by a fresh seed, not by a kernel switch
+on the same CPU (:mod:`prunebench.checks.calibration`). Exit status 1 on any FAIL/MISSING row.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-DEFAULT_PERTURBATION = ("ATEN_CPU_CAPABILITY=avx2", "ONEDNN_MAX_CPU_ISA=AVX2")
+KERNEL_PERTURBATION = ("ATEN_CPU_CAPABILITY=avx2", "ONEDNN_MAX_CPU_ISA=AVX2")  # e.g. --perturb of a same-CPU study
 
 
 def register(subparsers) -> None:
@@ -35,9 +37,11 @@ def register(subparsers) -> None:
     parser.add_argument("--regenerated", default=None,
                         help="compare with this existing regeneration (a results folder) instead of retraining")
     parser.add_argument("--calibrate", action="store_true",
-                        help="regenerate under --perturb kernels and write results/<scale>/check_calibration.json")
+                        help="regenerate with --calibration-seed and write results/<scale>/check_calibration.json")
+    parser.add_argument("--calibration-seed", type=int, default=None,
+                        help="master seed of the calibration regeneration (default: the config's seed + 1)")
     parser.add_argument("--perturb", nargs="*", default=None, metavar="VAR=VALUE",
-                        help=f"environment of the regeneration (default with --calibrate: {' '.join(DEFAULT_PERTURBATION)})")
+                        help="extra environment of the regeneration, e.g. " + " ".join(KERNEL_PERTURBATION))
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores of the regeneration (default 2)")
     parser.add_argument("--expected", default=None,
                         help="headline file with the expected values (default: results/headline.json for ci, "
@@ -86,7 +90,7 @@ def _trained_rows(args, config: dict, config_path: Path, committed: Path) -> lis
     from prunebench.checks.trained import check_trained
 
     calibration = read_calibration(committed / CALIBRATION_FILE)
-    regenerated, cleanup = _regeneration(args, config, config_path, args.perturb or ())
+    regenerated, cleanup = _regeneration(args, config, config_path, args.perturb or (), {})
     try:
         return check_trained(committed, regenerated, calibration)
     finally:
@@ -97,10 +101,12 @@ def _trained_rows(args, config: dict, config_path: Path, committed: Path) -> lis
 def _calibrate(args, config: dict, config_path: Path, committed: Path) -> int:
     from prunebench.checks.calibration import CALIBRATION_FILE, calibrate, write_calibration
 
-    perturbation = args.perturb if args.perturb is not None else DEFAULT_PERTURBATION
-    regenerated, cleanup = _regeneration(args, config, config_path, perturbation)
+    env = args.perturb or ()
+    seed = int(config["seed"]) + 1 if args.calibration_seed is None else args.calibration_seed
+    regenerated, cleanup = _regeneration(args, config, config_path, env, {"seed": seed})
+    perturbation = {"seed": {"committed": int(config["seed"]), "regenerated": seed}, "env": dict(_parse_env(env))}
     try:
-        document = calibrate(committed, regenerated, config["name"], dict(_parse_env(perturbation)))
+        document = calibrate(committed, regenerated, config["name"], perturbation)
     finally:
         if cleanup:
             shutil.rmtree(regenerated, ignore_errors=True)
@@ -112,7 +118,7 @@ def _calibrate(args, config: dict, config_path: Path, committed: Path) -> int:
     return 0
 
 
-def _regeneration(args, config: dict, config_path: Path, perturbation) -> tuple[Path, bool]:
+def _regeneration(args, config: dict, config_path: Path, perturbation, overrides: dict) -> tuple[Path, bool]:
     """(folder with regenerated ``scores/`` and ``sweep.parquet``, whether to delete it afterwards)."""
     from prunebench.provenance import REPO_ROOT
 
@@ -121,12 +127,14 @@ def _regeneration(args, config: dict, config_path: Path, perturbation) -> tuple[
     name = f"{config['name']}-check"
     folder = REPO_ROOT / "results" / name
     shutil.rmtree(folder, ignore_errors=True)  # a regeneration is from scratch, never resumed from stale files
-    _regenerate(config, config_path, folder, name, perturbation, args.cores)
+    _regenerate(config, config_path, folder, name, perturbation, args.cores, overrides)
     return folder, not args.keep_regenerated
 
 
-def _regenerate(config: dict, config_path: Path, folder: Path, name: str, perturbation, cores: int) -> None:
-    """Run the scale's score and sweep jobs under another ``name`` (same settings) into ``folder``."""
+def _regenerate(config: dict, config_path: Path, folder: Path, name: str, perturbation, cores: int,
+                overrides: dict) -> None:
+    """Run the scale's score and sweep jobs under another ``name`` (same settings but ``overrides``,
+    e.g. the calibration's master seed) into ``folder``."""
     import yaml
 
     from prunebench.errors import PrunebenchError
@@ -134,14 +142,15 @@ def _regenerate(config: dict, config_path: Path, folder: Path, name: str, pertur
 
     folder.mkdir(parents=True)
     copy = folder / "config.yaml"
-    copy.write_text(yaml.safe_dump({**yaml.safe_load(config_path.read_text()), "name": name}, sort_keys=False))
+    copy.write_text(yaml.safe_dump({**yaml.safe_load(config_path.read_text()), **overrides, "name": name}, sort_keys=False))
     metrics = list((config.get("metrics") or {}).get("names") or [])
     targets = [f"results/{name}/sweep.parquet"] + [f"results/{name}/scores/{m}.parquet" for m in metrics]
     env = {**os.environ, **dict(_parse_env(perturbation))}
     command = [sys.executable, "-m", "snakemake", *targets, "--cores", str(cores), "--configfile",
                str(copy.relative_to(REPO_ROOT)), "--rerun-incomplete", "--show-failed-logs", "--quiet", "rules"]
+    changes = [*(f"{key}={value}" for key, value in overrides.items()), *perturbation]
     print(f"check-headline: regenerating {len(targets)} outputs of scale {config['name']} into {folder} "
-          f"({' '.join(perturbation) or 'default kernels'})", flush=True)
+          f"({', '.join(changes) or 'same settings, default kernels'})", flush=True)
     if subprocess.run(command, cwd=REPO_ROOT, env=env).returncode != 0:
         raise PrunebenchError("the workflow failed while regenerating the trained results (its error is above); "
                               "fix it, then rerun check-headline")
