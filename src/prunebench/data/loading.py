@@ -102,12 +102,16 @@ def cache_path(data_cfg: dict, split: str, source: SplitSource) -> Path:
 
 
 def load_full_split(data_cfg: dict, split: str) -> ImageDataset:
-    """The whole split in canonical order, from the cache (verified) or decoded and cached."""
+    """The whole split in canonical order, from the cache (verified) or decoded and cached.
+
+    A cache written with ``small_images: upscale`` that holds upscaled images is not used under
+    ``small_images: error`` (the cache name does not carry that policy): the split is decoded again,
+    which refuses the small images in one line."""
     cfg = with_defaults(data_cfg)
     source = locate_split(cfg, split)
     path = cache_path(cfg, split, source)
     cached = read_cache(path, cfg["dataset"], split) if path.exists() else None
-    if cached is not None:
+    if cached is not None and not (cached.decode_report.get("n_upscaled") and small_image_policy(cfg) == "error"):
         return cached
     dataset = decode_split(cfg, split, source)
     write_cache(path, dataset)

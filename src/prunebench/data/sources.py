@@ -115,18 +115,20 @@ SMALL_IMAGE_POLICIES = ("error", "upscale")
 
 def decode_image(path: str, image_size: int) -> np.ndarray:
     """One image file → uint8 ``image_size``×``image_size``×3 (shorter side resized, center crop)."""
-    array, issue = decode_image_checked(path, image_size)
+    array, issues = decode_image_checked(path, image_size)
     if array is None:
-        raise PrunebenchError(f"cannot decode image {path} ({issue[1]}); the dataset is corrupt: restore or re-download that file")
+        raise PrunebenchError(f"cannot decode image {path} ({issues[0][1]}); the dataset is corrupt: restore or re-download that file")
     return array
 
 
 def decode_image_checked(path: str, image_size: int, small_images: str = "upscale"):
-    """``(array, issue)``: the decoded image (None if unreadable) and what was wrong with the file.
+    """``(array, issues)``: the decoded image (None if unreadable or refused) and what was wrong with the file.
 
-    ``issue`` is None, ``("converted", mode)`` (a non-RGB image — grayscale, CMYK, palette, RGBA —
+    ``issues`` is a tuple of ``(kind, detail)`` pairs, empty for a plain RGB image at or above
+    ``image_size``: ``("converted", mode)`` (a non-RGB image — grayscale, CMYK, palette, RGBA —
     converted to RGB), ``("small", "WxH")`` (shorter side below ``image_size``; decoded by upscaling
-    unless ``small_images`` is ``error``, then the array is None) or ``("unreadable", reason)``.
+    unless ``small_images`` is ``error``, then the array is None) or ``("unreadable", reason)`` (alone).
+    A small non-RGB image carries both ``small`` and ``converted``.
     """
     from PIL import Image
 
@@ -134,8 +136,10 @@ def decode_image_checked(path: str, image_size: int, small_images: str = "upscal
         with Image.open(path) as img:
             mode = img.mode
             width, height = img.size
-            if min(width, height) < image_size and small_images == "error":
-                return None, ("small", f"{width}x{height}")
+            small = (("small", f"{width}x{height}"),) if min(width, height) < image_size else ()
+            converted = (("converted", mode),) if mode != "RGB" else ()
+            if small and small_images == "error":
+                return None, small + converted
             img = img.convert("RGB")
             if (width, height) != (image_size, image_size):
                 scale = image_size / min(width, height)
@@ -145,20 +149,23 @@ def decode_image_checked(path: str, image_size: int, small_images: str = "upscal
                 img = img.crop((left, top, left + image_size, top + image_size))
             array = np.asarray(img, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as err:
-        return None, ("unreadable", f"{err.__class__.__name__}: {err}")
-    if min(width, height) < image_size:
-        return array, ("small", f"{width}x{height}")
-    return array, (("converted", mode) if mode != "RGB" else None)
+        return None, (("unreadable", f"{err.__class__.__name__}: {err}"),)
+    return array, small + converted
 
 
 def _decode_chunk(args: tuple) -> tuple[list, list]:
     paths, image_size, small_images = args
     arrays, issues = [], []
-    for index, path in enumerate(paths):
-        array, issue = decode_image_checked(path, image_size, small_images)
+    for path in paths:
+        array, found = decode_image_checked(path, image_size, small_images)
         arrays.append(array)
-        issues.append(issue)
+        issues.append(found)
     return arrays, issues
+
+
+def _issues_of_kind(files: list[str], issues: list[tuple], kind: str) -> list[tuple[str, str]]:
+    """``(file, detail)`` of every file whose issues include ``kind``."""
+    return [(f, detail) for f, found in zip(files, issues) for k, detail in found if k == kind]
 
 
 def _examples(files, limit: int = 3) -> str:
@@ -192,8 +199,7 @@ def decode_imagefolder(source: SplitSource, image_size: int, workers: int, unrea
     arrays = [a for chunk_arrays, _ in results for a in chunk_arrays]
     issues = [i for _, chunk_issues in results for i in chunk_issues]
     files = list(source.files)
-    unread = [(files[k], issue[1]) for k, issue in enumerate(issues) if issue and issue[0] == "unreadable"]
-    small = [(files[k], issue[1]) for k, issue in enumerate(issues) if issue and issue[0] == "small"]
+    unread, small = _issues_of_kind(files, issues, "unreadable"), _issues_of_kind(files, issues, "small")
     where = source.directory
     if unread and unreadable == "error":
         raise PrunebenchError(
@@ -211,9 +217,8 @@ def decode_imagefolder(source: SplitSource, image_size: int, workers: int, unrea
     if len(kept) == 0:
         raise PrunebenchError(f"no image under {where} could be decoded; restore the dataset")
     converted: dict[str, int] = {}
-    for issue in issues:
-        if issue and issue[0] == "converted":
-            converted[issue[1]] = converted.get(issue[1], 0) + 1
+    for _, mode in _issues_of_kind(files, issues, "converted"):
+        converted[mode] = converted.get(mode, 0) + 1
     report = {"n_files": len(files), "n_decoded": int(len(kept)), "converted": dict(sorted(converted.items())),
               "n_converted": int(sum(converted.values())), "n_upscaled": len(small) if small_images == "upscale" else 0,
               "n_skipped": len(unread), "skipped": [f for f, _ in unread]}
