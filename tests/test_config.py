@@ -42,7 +42,7 @@ def test_unknown_nested_key_names_its_path():
 
 
 def test_missing_config_names_the_scales(tmp_path):
-    with pytest.raises(PrunebenchError, match="smoke, ci, cifar10, imagenet"):
+    with pytest.raises(PrunebenchError, match="ci, cifar10, cifar10-cpu, imagenet, smoke"):
         load_config("no-such-scale")
 
 

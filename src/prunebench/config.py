@@ -21,7 +21,7 @@ from prunebench.provenance import REPO_ROOT
 
 SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
 CONFIG_DIR = REPO_ROOT / "workflow" / "config"
-SCALES = ("smoke", "ci", "cifar10", "imagenet")
+SCALES = tuple(sorted(path.stem for path in CONFIG_DIR.glob("*.yaml")))  # the shipped scales
 
 
 def _schema_registry() -> Registry:
@@ -100,7 +100,8 @@ def load_config(name_or_path: str | os.PathLike) -> dict:
         raise PrunebenchError(f"config {path} is not valid YAML{_yaml_where(err)}; fix its syntax") from None
     if not isinstance(config, dict):
         raise PrunebenchError(f"config {path} must be a YAML mapping of sections; see workflow/config/ci.yaml")
-    return check_sizes(validate_config(config, source=f"config {path}"), source=f"config {path}")
+    source = f"config {path}"
+    return check_metrics_section(check_sizes(validate_config(config, source=source), source=source), source)
 
 
 def _yaml_where(err: yaml.YAMLError) -> str:
@@ -119,6 +120,19 @@ def check_sizes(config: dict, source: str = "config") -> dict:
     if too_large:
         raise PrunebenchError(f"invalid {source}: sweep.sizes {too_large} exceed data.train_size={train_size}; "
                               "lower sweep.sizes or raise data.train_size")
+    return config
+
+
+def check_metrics_section(config: dict, source: str = "config") -> dict:
+    """Refuse, in one line, a ``metrics`` section the registry or the config's task cannot serve: an
+    unknown metric or parameter, a metric reading the evaluation split, or one needing a per-example
+    output the task does not record (:func:`prunebench.metrics.compute.check_metric_names`)."""
+    from prunebench.metrics.compute import check_metric_names
+
+    try:
+        check_metric_names(config)
+    except PrunebenchError as err:
+        raise PrunebenchError(f"invalid {source}: {err}") from None
     return config
 
 
