@@ -227,7 +227,7 @@ def test_regenerate_forces_roots_with_untracked_committed_outputs(tmp_path):
     manifest = tmp_path / "results/ci/data/manifest.json"
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({}))
-    assert forced_roots(tmp_path, config) == ["prepare_data"]
+    assert forced_roots(tmp_path, config) == ["data_prepare"]
     import base64
 
     record = tmp_path / ".snakemake/metadata" / base64.urlsafe_b64encode(b"results/ci/data/manifest.json").decode()

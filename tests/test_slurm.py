@@ -35,7 +35,7 @@ from snakemake_executor_plugin_slurm.utils import set_gres_string
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
-TRAINING_RULES = {"score", "subset_score", "sweep_point"}  # probe / model training: the GPU jobs
+TRAINING_RULES = {"metrics_compute", "sweep_scores", "sweep_point"}  # probe / model training: the GPU jobs
 CPU_JOB_MAX_MEM_MB = 8000
 THREAD_OPTION = re.compile(r"--(?:threads|workers) (\d+)")
 
@@ -256,7 +256,7 @@ def test_smoke_workflow_through_slurm_equals_the_local_run(slurm_cluster, tmp_pa
     slurm_tree = shutil.copytree(snapshot, tmp_path / "slurm")
     # locally only what is compared (every score table, the sweep); through SLURM the whole workflow
     local_s, _ = run_smoke(local_tree, ["--cores", "2", "--profile", "workflow/profiles/local",
-                                        "--until", "metric_correlations", "sweep_aggregate"])
+                                        "--until", "metrics_correlations", "sweep_aggregate"])
     submitted_from = time.strftime("%Y-%m-%dT%H:%M:%S")
     slurm_s, slurm_jobs = run_smoke(slurm_tree, ["--profile", "workflow/profiles/slurm-local"])
     print(f"smoke workflow: local {local_s:.0f} s, through SLURM {slurm_s:.0f} s ({slurm_jobs} jobs)")

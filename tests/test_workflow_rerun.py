@@ -73,16 +73,16 @@ def test_metric_setting_reruns_that_metric_and_what_reads_it(made_workflow):
     workdir, _ = made_workflow
     config = _write_config(workdir, "el2n-k3", lambda c: c["metrics"]["el2n"].update(ensemble_size=3))
     planned = _planned(workdir, config)
-    assert planned.get("score") == 1, planned  # el2n only, not the 12 other metrics
-    assert planned.get("metric_correlations") == 1
-    assert "theory_curves" not in planned and "prepare_data" not in planned
+    assert planned.get("metrics_compute") == 1, planned  # el2n only, not the 12 other metrics
+    assert planned.get("metrics_correlations") == 1
+    assert "theory_curves" not in planned and "data_prepare" not in planned
 
 
 def test_probe_setting_reruns_every_score_and_point(made_workflow):
     workdir, _ = made_workflow
     config = _write_config(workdir, "probe-lr", lambda c: c["probe"].update(lr=0.1))
     planned = _planned(workdir, config)
-    assert planned.get("score") == 13 and planned.get("subset_score") == 3, planned
+    assert planned.get("metrics_compute") == 13 and planned.get("sweep_scores") == 3, planned
     assert planned.get("sweep_point") == 3, planned  # the 3 el2n points read rescored tables; random and f=1 do not
     assert "theory_curves" not in planned
 
@@ -91,14 +91,14 @@ def test_sweep_recipe_setting_reruns_every_point_not_the_scores(made_workflow):
     workdir, _ = made_workflow
     config = _write_config(workdir, "sweep-lr", lambda c: c["sweep"]["train"].update(lr=0.1))
     planned = _planned(workdir, config)
-    assert planned.get("sweep_point") == 9 and "score" not in planned and "subset_score" not in planned, planned
+    assert planned.get("sweep_point") == 9 and "metrics_compute" not in planned and "sweep_scores" not in planned, planned
 
 
 def test_sweep_threads_are_part_of_the_points_identity(made_workflow):
     workdir, _ = made_workflow
     config = _write_config(workdir, "two-threads", lambda c: c["sweep"].update(threads=2))
     planned = _planned(workdir, config)
-    assert planned.get("sweep_point") == 9 and "score" not in planned, planned
+    assert planned.get("sweep_point") == 9 and "metrics_compute" not in planned, planned
 
 
 def test_jobs_pass_the_configured_thread_count(made_workflow):

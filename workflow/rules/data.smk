@@ -1,7 +1,7 @@
 """Data stage: decode the config's datasets once into the cache and record what was used."""
 
 
-rule prepare_data:
+rule data_prepare:
     output:
         f"{RESULTS}/data/manifest.json",
     log:

@@ -4,7 +4,7 @@
 HEADLINE_TARGETS = [f"{RESULTS}/headline.json"] if SCALING_TARGETS and config.get("headline") is not None else []
 
 
-rule headline:
+rule headline_build:
     input:
         sweep=f"{RESULTS}/sweep.parquet",
         scaling=f"{RESULTS}/scaling.json",

@@ -22,7 +22,7 @@ if len(METRIC_NAMES) >= 2:
     METRIC_TARGETS += [f"{FIGURES}/metric_correlations.png", f"{RESULTS}/metric_correlations.csv"]
 
 
-rule score:
+rule metrics_compute:
     input:
         f"{RESULTS}/data/manifest.json",
     output:
@@ -42,7 +42,7 @@ rule score:
         "\"$PRUNEBENCH_PYTHON\" -m prunebench metrics compute --config \"$PRUNEBENCH_CONFIG\" --metric {wildcards.metric} --out {output} > {log} 2>&1"
 
 
-rule metric_correlations:
+rule metrics_correlations:
     input:
         expand(f"{RESULTS}/scores/{{metric}}.parquet", metric=METRIC_NAMES),
     output:
@@ -60,7 +60,7 @@ rule metric_correlations:
         "--out-fig {output.figure} --out-csv {output.csv} > {log} 2>&1"
 
 
-rule subset_score:
+rule sweep_scores:
     """sweep.score_source initial_subset: the metric's table of one replicate's N initial examples,
     its probes trained on them alone (prunebench.sweep.scores); read by the sweep points of (N, seed)."""
     input:

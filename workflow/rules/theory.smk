@@ -44,7 +44,7 @@ rule theory_crossover:
         "\"$PRUNEBENCH_PYTHON\" -m prunebench theory crossover --config \"$PRUNEBENCH_CONFIG\" --workers {threads} --out {output} > {log} 2>&1"
 
 
-rule theory_simulations:
+rule theory_simulate:
     output:
         THEORY_TABLES["simulations"],
     threads: THEORY_THREADS

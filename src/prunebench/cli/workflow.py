@@ -70,10 +70,10 @@ def root_outputs(config: dict) -> dict[str, list[str]]:
     name = config["name"]
     theory = "results/theory" if name == "ci" else f"results/{name}/theory"
     return {
-        "prepare_data": [f"results/{name}/data/manifest.json"],
+        "data_prepare": [f"results/{name}/data/manifest.json"],
         "theory_curves": [f"{theory}/curves.csv"],
         "theory_crossover": [f"{theory}/crossover.csv"],
-        "theory_simulations": [f"{theory}/simulations.csv"],
+        "theory_simulate": [f"{theory}/simulations.csv"],
     }
 
 
