@@ -105,7 +105,7 @@ def test_unknown_sweep_train_key_is_refused_at_load_time(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text("name: t\nseed: 0\ndata: {dataset: cifar10}\nprobe: {model: airbench}\n"
                     "sweep: {sizes: [100], train: {epoch: 2}}\n")
-    with pytest.raises(PrunebenchError, match=r"sweep.train has unknown probe key\(s\) epoch; use keys of the probe"):
+    with pytest.raises(PrunebenchError, match=r"sweep.train has no probe key\(s\) epoch; use keys of the probe"):
         load_config(path)
 
 

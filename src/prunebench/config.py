@@ -66,14 +66,21 @@ def schema_defaults(section: str, *path: str) -> dict:
     return {key: sub["default"] for key, sub in schema.get("properties", {}).items() if "default" in sub}
 
 
+def check_known_keys(values, known, *, where: str, noun: str = "key", fix: str | None = None) -> None:
+    """Refuse keys of the mapping ``values`` outside ``known`` in one line, ``<where> has no <noun>(s)
+    <unknown>; <fix>`` (``fix`` defaults to the sorted known keys): the one unknown-key check of the
+    config's sections, metric parameters and task recipes."""
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        fix = fix or f"known: {', '.join(sorted(known)) or '(none)'}"
+        raise PrunebenchError(f"{where} has no {noun}(s) {', '.join(unknown)}; {fix}")
+
+
 def check_sweep_train(config: dict, source: str = "config") -> dict:
     """``sweep.train`` overrides probe keys: refuse an unknown one now, not when a sweep job starts."""
-    train = (config.get("sweep") or {}).get("train") or {}
     allowed = sorted(section_schema("probe")["properties"])
-    unknown = sorted(set(train) - set(allowed))
-    if unknown:
-        raise PrunebenchError(f"invalid {source}: sweep.train has unknown probe key(s) {', '.join(unknown)}; "
-                              f"use keys of the probe section ({', '.join(allowed)})")
+    check_known_keys((config.get("sweep") or {}).get("train") or {}, allowed, where=f"invalid {source}: sweep.train",
+                     noun="probe key", fix=f"use keys of the probe section ({', '.join(allowed)})")
     return config
 
 

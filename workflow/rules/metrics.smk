@@ -5,14 +5,10 @@ A score job trains the probe runs it needs or re-uses those already under result
 Every rule is one `python -m prunebench metrics ...` call.
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even without `pip install -e`
 from prunebench.metrics.compute import check_metric_names
 
 METRICS = config.get("metrics") or {}
-try:  # unknown names, or a metric that reads the sweep's test split, stop the workflow at parse time (one line)
+try:  # unknown names, a metric reading the sweep's test split or one the task cannot serve: one line, at parse time
     check_metric_names(config)
 except PrunebenchError as err:
     stop(str(err))
@@ -59,27 +55,3 @@ rule metrics_correlations:
         "\"$PRUNEBENCH_PYTHON\" -m prunebench metrics correlations --config \"$PRUNEBENCH_CONFIG\" --scores {input} "
         "--out-fig {output.figure} --out-csv {output.csv} > {log} 2>&1"
 
-
-rule sweep_scores:
-    """sweep.score_source initial_subset: the metric's table of one replicate's N initial examples,
-    its probes trained on them alone (prunebench.sweep.scores); read by the sweep points of (N, seed)."""
-    input:
-        f"{RESULTS}/data/manifest.json",
-    output:
-        f"{RESULTS}/scores/subset/N{{n}}/seed{{seed}}/{{metric}}.parquet",
-    log:
-        f"logs/{NAME}/metrics/subset/N{{n}}/seed{{seed}}/{{metric}}.log",
-    conda:
-        "../../environment.yml"
-    params:
-        config_hash=lambda wildcards: stage_hash(config, "score", wildcards.metric),
-    wildcard_constraints:
-        n=r"\d+",
-        seed=r"\d+",
-        metric=r"[a-z0-9-]+",
-    threads: (config.get("probe") or {}).get("threads") or 1
-    resources:
-        **metric_resources(),
-    shell:
-        "\"$PRUNEBENCH_PYTHON\" -m prunebench sweep scores --config \"$PRUNEBENCH_CONFIG\" --metric {wildcards.metric} --size {wildcards.n}"
-        " --seed {wildcards.seed} --out {output} > {log} 2>&1"

@@ -1,4 +1,5 @@
-"""Sweep rules: one job per point (resumable: only missing run files are rerun), then one aggregate.
+"""Sweep rules: the score tables of each replicate's initial subset (sweep.score_source initial_subset),
+one job per point (resumable: only missing run files are rerun), then one aggregate.
 
 Run file: results/<name>/runs/<protocol>/N<N>/<metric>/<keep>/f<f>/seed<seed>.json (see
 prunebench.sweep.plan). Conventions: higher score = harder; keep=hard keeps the highest scores;
@@ -6,10 +7,6 @@ f = fraction kept (prune_ratio = 1 - f). The f = 1 baseline (metric none, keep a
 (N, seed) and shared by every metric; fixed_compute points wait for it and copy its step count.
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even without `pip install -e`
 from prunebench.sweep.plan import (BASELINE_KEEP, BASELINE_METRIC, RANDOM_METRIC, baseline_point, parse_point, plan_points,
                                    score_table_path, sweep_settings)
 from prunebench.sweep.point import point_config_hash
@@ -21,6 +18,31 @@ SWEEP_POINTS = plan_points(config) if config.get("sweep") else []
 SWEEP_RUNS = [f"{RESULTS}/runs/{point.relative_path()}" for point in SWEEP_POINTS]
 SWEEP_CONFIG_HASH = stage_hash(config, "sweep_point") if SWEEP_POINTS else ""  # a changed recipe reruns every point
 SWEEP_TARGETS = [f"{RESULTS}/sweep.parquet", f"{RESULTS}/sweep.csv"] if SWEEP_POINTS else []
+
+
+rule sweep_scores:
+    """sweep.score_source initial_subset: the metric's table of one replicate's N initial examples,
+    its probes trained on them alone (prunebench.sweep.scores); read by the sweep points of (N, seed)."""
+    input:
+        f"{RESULTS}/data/manifest.json",
+    output:
+        f"{RESULTS}/scores/subset/N{{n}}/seed{{seed}}/{{metric}}.parquet",
+    log:
+        f"logs/{NAME}/metrics/subset/N{{n}}/seed{{seed}}/{{metric}}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        config_hash=lambda wildcards: stage_hash(config, "score", wildcards.metric),
+    wildcard_constraints:
+        n=r"\d+",
+        seed=r"\d+",
+        metric=r"[a-z0-9-]+",
+    threads: (config.get("probe") or {}).get("threads") or 1
+    resources:
+        **metric_resources(),
+    shell:
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench sweep scores --config \"$PRUNEBENCH_CONFIG\" --metric {wildcards.metric} --size {wildcards.n}"
+        " --seed {wildcards.seed} --out {output} > {log} 2>&1"
 
 
 rule sweep_point:

@@ -25,14 +25,14 @@ time, a metric whose task cannot record one of them.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
+from prunebench.config import check_known_keys
 from prunebench.errors import PrunebenchError
+from prunebench.plugins import import_plugins
 
 DIRECTION = "higher=harder"
 EVALUATION_SPLIT = "test"  # the split the sweep scores its trained models on
@@ -89,12 +89,7 @@ class MetricSpec:
     def params(self, overrides: dict | None = None) -> dict:
         """Defaults updated by the config block ``overrides`` (unknown keys are an error)."""
         overrides = dict(overrides or {})
-        unknown = sorted(set(overrides) - set(self.defaults))
-        if unknown:
-            raise PrunebenchError(
-                f"metric '{self.name}' has no parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(self.defaults)) or '(none)'}"
-            )
+        check_known_keys(overrides, self.defaults, where=f"metric '{self.name}'", noun="parameter")
         return {**self.defaults, **overrides}
 
 
@@ -134,10 +129,7 @@ def _load_plugins() -> None:
     global _PLUGINS_LOADED
     if _PLUGINS_LOADED:
         return
-    package = importlib.import_module("prunebench.metrics")
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name not in _INFRASTRUCTURE and not info.name.startswith("_"):
-            importlib.import_module(f"prunebench.metrics.{info.name}")
+    import_plugins("prunebench.metrics", skip=_INFRASTRUCTURE)
     _PLUGINS_LOADED = True
 
 
