@@ -24,6 +24,7 @@ if not workflow.overwrite_configfiles:
 
 validate(config, "workflow/schemas/config.schema.yaml")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, even without `pip install -e`
+from prunebench.config import output_dirs
 from prunebench.provenance import stage_hash
 
 # The config file actually in force (the last --configfile wins over the default above).
@@ -34,8 +35,7 @@ CONFIG_PATH = os.path.relpath(workflow.overwrite_configfiles[-1]) if workflow.ov
 os.environ.setdefault("PRUNEBENCH_PYTHON", sys.executable)
 os.environ.update(PRUNEBENCH_CONFIG=CONFIG_PATH)
 NAME = config["name"]
-RESULTS = f"results/{NAME}"
-FIGURES = "figures" if NAME == "ci" else f"figures/{NAME}"
+RESULTS, FIGURES, THEORY = (output_dirs(config)[key] for key in ("results", "figures", "theory"))
 
 include: "workflow/rules/common.smk"
 check_at_parse_time(CONFIG_PATH)

@@ -140,3 +140,11 @@ def test_module_defaults_equal_the_schema_defaults(name):
     assert schema, f"{section} {path} has no schema defaults"
     assert {k: module[k] for k in schema if k in module} == schema
     assert set(schema) <= set(module), f"module {name} lacks schema defaults {set(schema) - set(module)}"
+
+
+def test_output_dirs_put_the_ci_scale_at_the_canonical_paths():
+    from prunebench.config import output_dirs
+
+    assert output_dirs({"name": "ci"}) == {"results": "results/ci", "figures": "figures", "theory": "results/theory"}
+    assert output_dirs({"name": "smoke"}) == {"results": "results/smoke", "figures": "figures/smoke",
+                                              "theory": "results/smoke/theory"}

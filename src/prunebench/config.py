@@ -168,6 +168,16 @@ def _check_ssl_checkpoint(params: dict, source: str) -> None:
                               "or drop ssl-prototypes from metrics.names")
 
 
+def output_dirs(config: dict) -> dict[str, str]:
+    """Where a config's outputs go, relative to the repository root: ``results`` (results/<name>),
+    ``figures`` (figures/ for the ci scale, else figures/<name>) and ``theory`` (results/theory for
+    the ci scale, else results/<name>/theory). The workflow's paths and the CLI's root jobs read it."""
+    name = config["name"]
+    canonical = name == "ci"
+    return {"results": f"results/{name}", "figures": "figures" if canonical else f"figures/{name}",
+            "theory": "results/theory" if canonical else f"results/{name}/theory"}
+
+
 def results_dir(config: dict) -> Path:
     """``results/<config name>/``: where every empirical output of a config goes."""
     return REPO_ROOT / "results" / config["name"]

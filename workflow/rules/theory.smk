@@ -1,9 +1,8 @@
 """Perceptron pruning theory (prunebench.theory): replica-theory curves, max-margin simulations,
 Pareto/f_opt analysis and the three theory figures. Grid density comes from the config's
 ``theory:`` section; the ci scale writes the canonical results/theory/ and figures/theory_*.png,
-other scales results/<name>/theory/ and figures/<name>/."""
+other scales results/<name>/theory/ and figures/<name>/ (THEORY, FIGURES: prunebench.config.output_dirs)."""
 
-THEORY = "results/theory" if NAME == "ci" else f"{RESULTS}/theory"
 THEORY_TABLES = {name: f"{THEORY}/{name}.csv" for name in ("curves", "crossover", "simulations", "frontier", "fits")}
 THEORY_FIGURES = [f"{FIGURES}/theory_{name}.png" for name in ("crossover", "frontier", "imperfect")]
 THEORY_TARGETS = [*THEORY_TABLES.values(), *THEORY_FIGURES]

@@ -67,10 +67,12 @@ def run_workflow(args: argparse.Namespace) -> int:
 
 def root_outputs(config: dict) -> dict[str, list[str]]:
     """The outputs of the workflow's root jobs (no input from another job), by rule."""
-    name = config["name"]
-    theory = "results/theory" if name == "ci" else f"results/{name}/theory"
+    from prunebench.config import output_dirs
+
+    dirs = output_dirs(config)
+    theory = dirs["theory"]
     return {
-        "data_prepare": [f"results/{name}/data/manifest.json"],
+        "data_prepare": [f"{dirs['results']}/data/manifest.json"],
         "theory_curves": [f"{theory}/curves.csv"],
         "theory_crossover": [f"{theory}/crossover.csv"],
         "theory_simulate": [f"{theory}/simulations.csv"],
