@@ -82,3 +82,18 @@ def test_snakemake_parse_refuses_a_metric_the_task_cannot_serve(tmp_path):
     assert refused.returncode == 2, (refused.stdout + refused.stderr)[-2000:]
     lines = [line for line in refused.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith(f"error: {REFUSAL}") and "Traceback" not in refused.stderr
+
+
+def test_cli_refuses_the_config_in_one_line(tmp_path):
+    """Through the entry point (``python -m prunebench workflow``): the config is refused when it is
+    read, before Snakemake starts: one ``error:`` line, exit status 2."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(LOSS_ONLY_TASK)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO_ROOT / "src")])}
+    config = _smoke_config(tmp_path, ["random", "loss", "el2n"])
+    proc = subprocess.run([sys.executable, "-m", "prunebench", "workflow", "--config", str(config), "--", "-n"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-2000:]
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and REFUSAL in proc.stderr
+    assert proc.stderr.startswith(f"error: invalid config {config}: ")
