@@ -307,3 +307,41 @@ def test_config_task_key_validates_and_stays_out_of_the_settings_hashes():
     named["task"] = "no-such-task"
     with pytest.raises(PrunebenchError, match="registered tasks: .*image-classification"):
         task_of_config(named)
+
+
+def test_sweep_point_trains_through_the_task(toy_task, monkeypatch):
+    """A sweep point's data, model, training and evaluation are the config's task's: the toy task
+    runs a baseline point and a random f = 0.5 point end to end (``sweep.point.run_point``)."""
+    from prunebench.sweep.plan import SweepPoint
+    from prunebench.sweep.point import run_point
+
+    calls = []
+    toy_train = ToyTask.train
+
+    def recording_train(self, model, examples, train_cfg, **kwargs):
+        calls.append({"model": type(model), "n": len(examples), "recipe": dict(train_cfg),
+                      "n_eval": len(kwargs["eval_set"])})
+        return toy_train(self, model, examples, train_cfg, **kwargs)
+
+    monkeypatch.setattr(ToyTask, "train", recording_train)
+    config = {"name": "toy", "seed": 0, "task": "toy-blobs", "data": {"size": 300, "seed": 0},
+              "probe": {"lr": 0.5, "epochs": 2}, "sweep": {"threads": 1}}
+    points = [SweepPoint("fixed_epochs", 120, "none", "all", 1.0, 0),
+              SweepPoint("fixed_epochs", 120, "random", "random", 0.5, 0)]
+    rows = [run_point(config, point, device="cpu") for point in points]
+    assert [call["n"] for call in calls] == [120, 60] and {call["n_eval"] for call in calls} == {300}
+    assert all(call["model"] is torch.nn.Linear and call["recipe"] == {"lr": 0.5, "epochs": 2, "threads": 1}
+               for call in calls)
+    assert [row["n_kept"] for row in rows] == [120, 60] and [row["train_steps"] for row in rows] == [40, 40]
+    for row in rows:
+        assert row["eval_metric"] == "accuracy" and row["eval_error"] == 1.0 - row["eval_value"]
+        assert row["test_accuracy"] == row["eval_value"]  # the toy's result has no test_accuracy: the task's value
+    # the row's evaluation is the task's score of a model trained again the same way
+    train_set, test_set = (toy_task.load_split(config["data"], split) for split in ("train", "test"))
+    from prunebench.sweep.point import point_seeds, prune_for_point
+
+    seeds = point_seeds(config, points[1])
+    pruned = prune_for_point(config, points[1], train_set, seeds).pruned
+    model = toy_task.build_model({}, pruned, seeds["train_seed"])
+    toy_train(toy_task, model, pruned, {"lr": 0.5, "epochs": 2}, seed=seeds["train_seed"])
+    assert rows[1]["eval_value"] == toy_task.evaluate(toy_task.predict(model, test_set), test_set).value

@@ -15,13 +15,14 @@ Entries of one scale (protocol ``headline.protocol``, largest initial size N_max
 
 * ``nu_full_data``: ν of ε = a·P^(−ν) fitted to the f = 1 runs (t interval in ``detail`` with ≥ 5
   sizes; with fewer the point estimate and a ``reason``);
-* ``accuracy_full_data``: test accuracy with all N_max examples (f = 1);
+* ``accuracy_full_data``: the task's ``eval_value`` (test accuracy) with all N_max examples (f = 1);
 * per headline metric m: ``nu_frontier_<m>_hard`` (ν of the keep-hard Pareto frontier over f, its
   bootstrap-t interval and the calibrated beyond-power-law verdict with measured false-positive rates),
-  ``gap_hard_vs_random_<m>_f<f>`` = acc(m, keep hard) − acc(random) at N_max and f = gap_fraction_kept,
+  ``gap_hard_vs_random_<m>_f<f>`` = ε(random) − ε(m, keep hard) (= acc(m, keep hard) − acc(random)) at
+  N_max and f = gap_fraction_kept,
   ``crossover_size_<m>_f<f>`` (initial N where keep hard starts beating keep easy, per f < 1),
-  ``fixed_compute_gain_<m>_hard_f<f>`` = acc(fixed compute) − acc(fixed epochs) when both ran;
-* ``best_metric_f<f>``: the best metric/keep at N_max and f (headline protocol), for each
+  ``fixed_compute_gain_<m>_hard_f<f>`` = ε(fixed epochs) − ε(fixed compute) when both ran;
+* ``best_metric_f<f>``: the metric/keep of lowest ε at N_max and f (headline protocol), for each
   ``best_metric_fractions``;
 * scale ``theory``: perceptron replica-theory test errors at ``headline.theory_points``;
 * the claims of issue 14 a config lists in ``headline.claims`` (:func:`claim_entries`,
@@ -29,6 +30,9 @@ Entries of one scale (protocol ``headline.protocol``, largest initial size N_max
   ``verdict`` ("reproduced", "not reproduced", "not resolved at this scale", or "no rows" when the
   table lacks what it needs): ``claim_crossover_<m>_f<f>``, ``claim_beyond_power_law_<m>``,
   ``claim_no_loss_<protocol>_<m>_<keep>``, ``claim_ranking_transfer_N<N>``.
+
+ε is the task's ``eval_error`` (``prunebench.scaling.columns``; 1 − test_accuracy for a table
+without it), so every difference above is a test accuracy difference for image classification.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import pandas as pd
 
 from prunebench.errors import PrunebenchError
 from prunebench.scaling.analysis import json_safe
+from prunebench.scaling.columns import ERROR, VALUE, eval_metric, error_label, value_label, with_eval_columns
 from prunebench.scaling.uncertainty import NOT_RESOLVED, difference, mean_se
 from prunebench.sweep.plan import BASELINE_METRIC, RANDOM_METRIC, format_fraction
 
@@ -88,9 +93,9 @@ def _plain(value):
 def empirical_entries(config: dict, sweep: pd.DataFrame, scaling: dict) -> list[dict]:
     """Every empirical headline entry of the config's scale (see the module docstring)."""
     settings = headline_settings(config)
-    scale, tol = config["name"], settings["tolerance"]
+    scale, tol, sweep = config["name"], settings["tolerance"], with_eval_columns(sweep)
     context = {"scale": scale, "command": f"python -m prunebench headline build --config {scale}",
-               "status": entry_status(scale, settings["anchor"])}
+               "status": entry_status(scale, settings["anchor"]), "eval_metric": eval_metric(sweep)}
     protocol = settings["protocol"]
     n_max = int(sweep["initial_size"].max())
     at_n_max = sweep[sweep["initial_size"] == n_max]
@@ -124,9 +129,14 @@ def _accuracy(runs: pd.DataFrame) -> float:
     return float(runs["test_accuracy"].mean()) if len(runs) else float("nan")
 
 
+def _error(runs: pd.DataFrame) -> float:
+    return float(runs[ERROR].mean()) if len(runs) else float("nan")
+
+
 def _accuracy_difference(a: pd.DataFrame, b: pd.DataFrame) -> dict:
-    """mean accuracy(a) − mean accuracy(b) with its standard error (``prunebench.scaling.uncertainty``)."""
-    return difference(a["test_accuracy"], _n_test(a), b["test_accuracy"], _n_test(b))
+    """mean ε(b) − mean ε(a) (``eval_error``; = accuracy(a) − accuracy(b) for accuracy) with its
+    standard error (``prunebench.scaling.uncertainty``): > 0 when ``a`` is better."""
+    return difference(b[ERROR], _n_test(b), a[ERROR], _n_test(a))
 
 
 def _difference_fields(diff: dict) -> dict:
@@ -138,17 +148,30 @@ def _full_data_entries(scaling, at_n_max, tol, context, n_max) -> list[dict]:
     nu = (full.get("fits") or {}).get("power_law", {}).get("params", {}).get("nu")
     ci = ((full.get("intervals") or {}).get("power_law") or {}).get("params", {}).get("nu", {})
     base = _runs(at_n_max, "fixed_epochs", BASELINE_METRIC, "all", 1.0)
-    mean, se, se_method = mean_se(base["test_accuracy"], _n_test(base))
+    mean, se, se_method = mean_se(base[VALUE], _n_test(base))
+    metric = context["eval_metric"]
+    units = "test accuracy (fraction)" if metric == "accuracy" else value_label(metric)
     return [
         _entry("nu_full_data", context["scale"], nu, {"abs": tol["exponent_abs"]}, "exponent nu of eps = a*P^-nu",
-               "power-law exponent of test error vs dataset size without pruning (f = 1)", context["command"],
+               f"power-law exponent of {error_label(metric)} vs dataset size without pruning (f = 1)",
+               context["command"],
                {"ci": [ci.get("low"), ci.get("high")], "ci_method": "t, n - p degrees of freedom" if ci else None,
                 "best_family": full.get("best"), "sizes": full.get("sizes"), "reason": full.get("reason")},
                context["status"]),
-        _entry("accuracy_full_data", context["scale"], mean, {"abs": tol["accuracy_abs"]}, "test accuracy (fraction)",
-               f"test accuracy trained on all N = {n_max} examples (f = 1)", context["command"],
+        _entry("accuracy_full_data", context["scale"], mean, {"abs": tol["accuracy_abs"]}, units,
+               f"{value_label(metric)} trained on all N = {n_max} examples (f = 1)", context["command"],
                {"initial_size": n_max}, context["status"], standard_error=se, se_method=se_method),
     ]
+
+
+def _difference_units(context: dict, note: str | None = None) -> str:
+    """Units of an ε difference: ``test accuracy difference (fraction; <note>)`` for accuracy, else
+    ``reduction of <error label> (<note>)``."""
+    metric = context["eval_metric"]
+    what, scale = ("test accuracy difference", "fraction") if metric == "accuracy" else \
+        (f"reduction of {error_label(metric)}", None)
+    parts = [part for part in (scale, note) if part]
+    return what + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def _metric_entries(metric, at_n_max, scaling, settings, context, n_max) -> list[dict]:
@@ -160,7 +183,7 @@ def _metric_entries(metric, at_n_max, scaling, settings, context, n_max) -> list
     entries = [
         _frontier_entry(metric, scaling, protocol, tol, context),
         _entry(f"gap_hard_vs_random_{metric}_f{tag}", context["scale"], gap["value"], {"abs": tol["accuracy_abs"]},
-               "test accuracy difference (fraction; > 0: keep hard beats random)",
+               _difference_units(context, "> 0: keep hard beats random"),
                f"keep-hard {metric} minus random at the largest N = {n_max}, fraction kept f = {tag}",
                context["command"], {"keep_hard_accuracy": _accuracy(hard), "random_accuracy": _accuracy(random),
                                     "initial_size": n_max, "protocol": protocol},
@@ -173,7 +196,7 @@ def _metric_entries(metric, at_n_max, scaling, settings, context, n_max) -> list
         gain = _accuracy_difference(compute, epochs)
         entries.append(_entry(
             f"fixed_compute_gain_{metric}_hard_f{tag}", context["scale"], gain["value"], {"abs": tol["accuracy_abs"]},
-            "test accuracy difference (fraction)",
+            _difference_units(context),
             f"keep-hard {metric} at f = {tag}, N = {n_max}: fixed compute (f = 1 steps) minus fixed epochs",
             context["command"],
             {"fixed_compute_accuracy": _accuracy(compute), "fixed_epochs_accuracy": _accuracy(epochs)},
@@ -230,7 +253,8 @@ def _best_metric_entry(at_n_max, f, tol, context, n_max) -> dict | None:
         return None
     groups = {f"{metric}/{keep}": runs for (metric, keep), runs in candidates.groupby(["metric", "keep"])}
     accuracies = {label: _accuracy(runs) for label, runs in groups.items()}
-    ranked = sorted(sorted(accuracies), key=accuracies.get, reverse=True)
+    errors = {label: _error(runs) for label, runs in groups.items()}
+    ranked = sorted(sorted(errors), key=errors.get)
     best = ranked[0]
     margin = _accuracy_difference(groups[best], groups[ranked[1]]) if len(ranked) > 1 else None
     resolved = margin is not None and margin["resolved"]
@@ -238,11 +262,13 @@ def _best_metric_entry(at_n_max, f, tol, context, n_max) -> dict | None:
     fields = _difference_fields(margin) if margin else {}
     return _entry(f"best_metric_f{format_fraction(f)}", context["scale"], best if resolved else NOT_RESOLVED,
                   {"tie_abs": tol["accuracy_abs"]},
-                  "metric/keep with the highest test accuracy, reported only when it beats the runner-up by more "
+                  "metric/keep with the lowest eval_error (highest test accuracy), reported only when it beats "
+                  "the runner-up by more "
                   f"than 1.96 standard errors (else '{NOT_RESOLVED}'); passes while the recorded one is within tol",
                   f"best pruning strategy at fraction kept f = {format_fraction(f)}, N = {n_max} ({protocol})",
                   context["command"],
-                  {"accuracies": accuracies, "highest": best, "runner_up": ranked[1] if len(ranked) > 1 else None,
+                  {"accuracies": accuracies, "errors": errors, "highest": best,
+                   "runner_up": ranked[1] if len(ranked) > 1 else None,
                    "margin": margin["value"] if margin else None, "initial_size": n_max, "protocol": protocol},
                   context["status"], **fields)
 

@@ -1,7 +1,8 @@
-"""Accuracy versus total compute at the largest initial size N (``accuracy_vs_compute.png``).
+"""The task's score (test accuracy) versus total compute at the largest initial size N (``accuracy_vs_compute.png``).
 
 Every method trained on (a part of) the N = N_max initial examples is one point per f at its mean
-total cost and mean test accuracy over seeds:
+total cost and mean score over seeds (:func:`~prunebench.figures.uncertainty.score_axis`: test
+accuracy for image classification):
 
     total cost = training cost + scoring cost,
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from prunebench.figures.style import DIRECTION_NOTE, label, metric_colors, new_figure, suptitle
-from prunebench.figures.uncertainty import error_bar_note, with_standard_errors
+from prunebench.figures.uncertainty import error_bar_note, score_axis, with_standard_errors
 from prunebench.sweep.aggregate import COST_TOTALS
 
 # unit: (total column, its parts (training, scoring), axis label); the names are the sweep table's
@@ -72,7 +73,8 @@ def method_rows(sweep: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def cost_points(rows: pd.DataFrame, unit: str) -> pd.DataFrame:
-    """Per f: mean accuracy and its standard error, mean cost and its standard error over seeds."""
+    """Per f: the seed means of :func:`with_standard_errors` (eval_value, eval_error, test_accuracy
+    and ``eval_error_se``), mean cost and its standard error over seeds."""
     rows = rows.assign(cost=total_cost(rows, unit).to_numpy())
     points = with_standard_errors(rows)
     cost = rows.groupby("fraction_kept", as_index=False).agg(cost=("cost", "mean"), cost_sd=("cost", "std"),
@@ -88,8 +90,9 @@ def missing_methods(sweep: pd.DataFrame) -> list[str]:
 
 
 def plot_accuracy_vs_compute(sweep: pd.DataFrame, tag: str):
-    """Test accuracy at N_max vs total cost (steps; seconds), one curve per method over f."""
-    groups = method_rows(sweep)
+    """The task's score (:func:`score_axis`: test accuracy for image classification) at N_max vs
+    total cost (steps; seconds), one curve per method over f."""
+    groups, (column, ylabel) = method_rows(sweep), score_axis(sweep)
     fig, axes = new_figure(2, width=5.4, height=4.2, sharey=True)
     colors = metric_colors({rows["metric"].iloc[0] for rows in groups.values()})
     drawn = []
@@ -98,12 +101,12 @@ def plot_accuracy_vs_compute(sweep: pd.DataFrame, tag: str):
             points = cost_points(rows, unit)
             drawn.append(points)
             style = dict(METHODS[name][1]) if name in METHODS else _static_style(rows, colors)
-            ax.errorbar(points["cost"], points["test_accuracy"], xerr=points["cost_se"], yerr=points["test_error_se"],
+            ax.errorbar(points["cost"], points[column], xerr=points["cost_se"], yerr=points["eval_error_se"],
                         label=name, capsize=2, lw=1.2, **style)
         ax.set_xscale("log")
         ax.set_xlabel(COST_UNITS[unit][2])
         ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("test accuracy at the largest N")
+    axes[0].set_ylabel(f"{ylabel} at the largest N")
     axes[1].legend(fontsize=7, loc="best")
     n_max = int(sweep["initial_size"].max())
     missing = missing_methods(sweep)

@@ -5,7 +5,7 @@
 * ``fig3_error_vs_pruned_size.png``: test error vs pruned size P = f·N, log–log, one curve per f,
   for the panel metric (keep hard, keep easy) and random, with the f = 1 power law.
 * ``fig3_pareto_frontier.png``: the Pareto frontier over f (lower envelope) vs the f = 1 power law.
-* ``fig5_metric_benchmark.png``: test accuracy vs fraction kept at the largest N, every metric vs
+* ``fig5_metric_benchmark.png``: test accuracy (the task's score) vs fraction kept at the largest N, every metric vs
   random (the ImageNet benchmark figure, on the configured dataset).
 * ``scaling_fits.png``: every fitted family on the f = 1 data and on the panel metric's frontier.
 * ``fixed_compute_vs_fixed_epochs.png`` (when both protocols ran): accuracy vs f under both.
@@ -26,7 +26,8 @@ from prunebench.figures.style import (
     DIRECTION_NOTE, FAMILY_STYLES, FORMULA_TEXT, FRACTION_LABEL, INITIAL_SIZE_LABEL, KEEP_TITLES, RANDOM_COLOR, SIZE_LABEL,
     fraction_colors, label, metric_colors, new_figure, save, strategy_label, suptitle,
 )
-from prunebench.figures.uncertainty import error_bar_note, with_standard_errors
+from prunebench.figures.uncertainty import error_axis, error_bar_note, score_axis, with_standard_errors
+from prunebench.scaling.columns import ERROR, with_eval_columns
 from prunebench.scaling.analysis import baseline_rows, strategy_rows
 from prunebench.scaling.frontier import pareto_frontier
 from prunebench.scaling.laws import FORMULAS, predict
@@ -61,6 +62,7 @@ def empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict, left_out
     """{file name: matplotlib figure} for every empirical figure of :func:`figure_names` (not saved).
     ``left_out``: {metric: one-line reason} of estimators too noisy to show in the benchmark figure
     (:func:`prunebench.metrics.reliability.usable_for_figures`)."""
+    sweep = with_eval_columns(sweep)
     metric, protocol = panel_metric(config, sweep), primary_protocol(sweep)
     tag = f"{config['name']} scale, {label(protocol)}"
     makers = {
@@ -95,7 +97,7 @@ def plot_hard_minus_easy(sweep: pd.DataFrame, protocol: str, tag: str):
             ax.set_ylabel("")
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.9)
-        bar.set_label("test error: keep hard − keep easy (pp)\n< 0 (blue): keeping hard examples is better")
+        bar.set_label(f"{error_axis(sweep)}: keep hard − keep easy (pp)\n< 0 (blue): keeping hard examples is better")
     note = error_bar_note(*means.values()).replace("error bars", "± in cells")
     suptitle(fig, f"Keep hard vs keep easy ({tag}; {DIRECTION_NOTE})\n{note}", fontsize=8)
     return fig
@@ -104,10 +106,10 @@ def plot_hard_minus_easy(sweep: pd.DataFrame, protocol: str, tag: str):
 def _delta_table(means: pd.DataFrame) -> pd.DataFrame:
     """Δ and its standard error √(se_hard² + se_easy²) per (N, f)."""
     cols = ["initial_size", "fraction_kept"]
-    hard, easy = (means[means["keep"] == k][[*cols, "test_error", "test_error_se"]] for k in ("hard", "easy"))
+    hard, easy = (means[means["keep"] == k][[*cols, ERROR, "eval_error_se"]] for k in ("hard", "easy"))
     joined = hard.merge(easy, on=cols, suffixes=("_hard", "_easy"))
-    return joined.assign(delta=joined["test_error_hard"] - joined["test_error_easy"],
-                         delta_se=np.hypot(joined["test_error_se_hard"], joined["test_error_se_easy"]))
+    return joined.assign(delta=joined[f"{ERROR}_hard"] - joined[f"{ERROR}_easy"],
+                         delta_se=np.hypot(joined["eval_error_se_hard"], joined["eval_error_se_easy"]))
 
 
 def _delta_heatmap(ax, delta: pd.DataFrame, limit: float):
@@ -149,14 +151,15 @@ def plot_error_vs_pruned_size(sweep, scaling, protocol: str, metric: str, tag: s
         means = with_standard_errors(strategy_rows(sweep, protocol, name, keep))
         drawn.append(means)
         for f, rows in means.groupby("fraction_kept"):
-            ax.errorbar(rows["n_kept"], rows["test_error"], yerr=rows["test_error_se"], marker="o", ms=4,
+            ax.errorbar(rows["n_kept"], rows[ERROR], yerr=rows["eval_error_se"], marker="o", ms=4,
                         color=colors[f], label=f"f = {f:g}", capsize=2, lw=1.4 if f == 1 else 1.1)
         _draw_fit(ax, (scaling or {}).get("full_data"), "power_law", sweep["n_kept"], f"f = 1 {label('power_law')} fit")
-        _log_axes(ax, f"{name}: {KEEP_TITLES.get(keep, keep)}" if name != RANDOM_METRIC else "random")
+        _log_axes(ax, f"{name}: {KEEP_TITLES.get(keep, keep)}" if name != RANDOM_METRIC else "random", error_axis(sweep))
         if ax is not axes[0]:
             ax.set_ylabel("")
     axes[0].legend(title="fraction kept", fontsize=7, title_fontsize=7)
-    suptitle(fig, f"Test error vs pruned dataset size ({tag}; {DIRECTION_NOTE})\n{error_bar_note(*drawn)}", fontsize=8)
+    suptitle(fig, f"{error_axis(sweep).capitalize()} vs pruned dataset size ({tag}; {DIRECTION_NOTE})\n"
+                  f"{error_bar_note(*drawn)}", fontsize=8)
     return fig
 
 
@@ -166,7 +169,7 @@ def plot_frontier(sweep, scaling, protocol: str, metric: str, tag: str):
     fig, axes = new_figure(1, width=6.2, height=4.6)
     ax = axes[0]
     base = with_standard_errors(baseline_rows(sweep))
-    ax.errorbar(base["n_kept"], base["test_error"], yerr=base["test_error_se"], fmt="o", color="black", capsize=2,
+    ax.errorbar(base["n_kept"], base[ERROR], yerr=base["eval_error_se"], fmt="o", color="black", capsize=2,
                 label=label("none"))
     full = (scaling or {}).get("full_data")
     f1_label = _fit_label(f"f = 1 {label('power_law')} fit", full, "power_law", "nu", "ν")
@@ -178,10 +181,10 @@ def plot_frontier(sweep, scaling, protocol: str, metric: str, tag: str):
             continue
         frontier = pareto_frontier(with_standard_errors(strategy_rows(sweep, protocol, name, keep)))
         drawn.append(frontier)
-        ax.errorbar(frontier["n_kept"], frontier["test_error"], yerr=frontier["test_error_se"], fmt="s-",
+        ax.errorbar(frontier["n_kept"], frontier[ERROR], yerr=frontier["eval_error_se"], fmt="s-",
                     color=styles[keep], ms=4, capsize=2, label=f"frontier: {strategy_label(name, keep)}")
         for row in frontier.itertuples() if keep == "hard" else ():
-            ax.annotate(f"{row.fraction_kept:g}", (row.n_kept, row.test_error), fontsize=6,
+            ax.annotate(f"{row.fraction_kept:g}", (row.n_kept, getattr(row, ERROR)), fontsize=6,
                         xytext=(2, 3), textcoords="offset points", color=styles[keep])
         fit = _frontier_summary(scaling, protocol, name, keep)
         if fit:
@@ -189,7 +192,7 @@ def plot_frontier(sweep, scaling, protocol: str, metric: str, tag: str):
             why = "selected" if fit.get("best") else "no family selected"
             _draw_fit(ax, fit, family, frontier["n_kept"], f"  fit: {label(family)} ({why})", color=styles[keep],
                       linestyle=FAMILY_STYLES[family]["ls"])
-    _log_axes(ax, "Pareto frontier over f vs the f = 1 power law")
+    _log_axes(ax, "Pareto frontier over f vs the f = 1 power law", error_axis(sweep))
     ax.legend(fontsize=7)
     suptitle(fig, f"{tag}; numbers on points = fraction kept f; {DIRECTION_NOTE}\n{error_bar_note(*drawn)}", fontsize=8)
     return fig
@@ -201,10 +204,10 @@ def plot_frontier(sweep, scaling, protocol: str, metric: str, tag: str):
 
 def plot_metric_benchmark(sweep: pd.DataFrame, protocol: str, tag: str, initial_size: int | None = None,
                           left_out: dict[str, str] | None = None):
-    """Accuracy vs fraction kept at the largest N, ± standard error: every metric (keep hard |
-    keep easy, shared axes) vs random. Metrics in ``left_out`` are not drawn; one line under the
-    panels says why for each."""
-    left_out = left_out or {}
+    """The task's score (:func:`score_axis`: test accuracy for image classification) vs fraction
+    kept at the largest N, ± standard error: every metric (keep hard | keep easy, shared axes) vs
+    random. Metrics in ``left_out`` are not drawn; one line under the panels says why for each."""
+    left_out, (column, ylabel) = left_out or {}, score_axis(sweep)
     initial_size = initial_size or int(sweep["initial_size"].max())
     runs = sweep[(sweep["initial_size"] == initial_size) & ((sweep["protocol"] == protocol) | (sweep["metric"] == "none"))
                  & ~sweep["metric"].isin(list(left_out))]
@@ -214,16 +217,16 @@ def plot_metric_benchmark(sweep: pd.DataFrame, protocol: str, tag: str, initial_
     fig, axes = new_figure(2, sharex=True, sharey=True)
     for ax, keep in zip(axes, ("hard", "easy")):
         random = _with_base(means[means["metric"] == RANDOM_METRIC], base)
-        ax.errorbar(random["fraction_kept"], random["test_accuracy"], yerr=random["test_error_se"], fmt="o-",
+        ax.errorbar(random["fraction_kept"], random[column], yerr=random["eval_error_se"], fmt="o-",
                     color=RANDOM_COLOR, lw=2, capsize=2, label=label(RANDOM_METRIC))
         for metric, rows in means[(means["keep"] == keep)].groupby("metric"):
             rows = _with_base(rows, base)
-            ax.errorbar(rows["fraction_kept"], rows["test_accuracy"], yerr=rows["test_error_se"], fmt="o-", ms=4,
+            ax.errorbar(rows["fraction_kept"], rows[column], yerr=rows["eval_error_se"], fmt="o-", ms=4,
                         capsize=2, color=colors[metric], label=metric)
         ax.set_xlabel(FRACTION_LABEL)
         ax.set_title(KEEP_TITLES[keep], fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy")
+    axes[0].set_ylabel(ylabel)
     axes[0].legend(fontsize=7)
     suptitle(fig, f"Pruning metrics vs random at N = {initial_size} ({tag}; {DIRECTION_NOTE})\n"
                   f"{error_bar_note(means)}", fontsize=8)
@@ -248,12 +251,12 @@ def plot_scaling_fits(sweep, scaling, protocol: str, metric: str, tag: str):
     for ax, (title, runs, summary) in zip(axes, curves):
         points = with_standard_errors(runs)
         drawn.append(points)
-        ax.errorbar(points["n_kept"], points["test_error"], yerr=points["test_error_se"], fmt="o", color="black", ms=4,
+        ax.errorbar(points["n_kept"], points[ERROR], yerr=points["eval_error_se"], fmt="o", color="black", ms=4,
                     capsize=2, label="runs (mean ± s.e.)", zorder=5)
         fitted, not_fitted = _usable_fits(summary)
         for order, family in enumerate(fitted):
             _draw_family(ax, summary, family, runs["n_kept"], criterion, order)
-        _log_axes(ax, title)
+        _log_axes(ax, title, error_axis(sweep))
         if ax is not axes[0]:
             ax.set_ylabel("")
         ax.legend(fontsize=6, title=_fits_legend_title(summary, criterion, not_fitted), title_fontsize=6)
@@ -298,9 +301,9 @@ def _fits_legend_title(summary, criterion: str, not_fitted: list[str]) -> str:
 
 
 def plot_protocols(sweep: pd.DataFrame, tag: str):
-    """Accuracy vs f at the largest N, ± standard error: fixed compute (solid, filled) vs fixed
-    epochs (dashed, open markers)."""
-    largest = int(sweep["initial_size"].max())
+    """The task's score (:func:`score_axis`) vs f at the largest N, ± standard error: fixed compute
+    (solid, filled) vs fixed epochs (dashed, open markers)."""
+    largest, (column, ylabel) = int(sweep["initial_size"].max()), score_axis(sweep)
     runs = sweep[sweep["initial_size"] == largest]
     compute_strategies = runs[runs["protocol"] == "fixed_compute"][["metric", "keep"]].drop_duplicates()
     base = with_standard_errors(runs[runs["metric"] == "none"])
@@ -314,12 +317,12 @@ def plot_protocols(sweep: pd.DataFrame, tag: str):
             rows = _with_base(with_standard_errors(runs[(runs["protocol"] == protocol) & (runs["metric"] == metric)
                                                         & (runs["keep"] == keep)]), base)
             drawn.append(rows)
-            ax.errorbar(rows["fraction_kept"], rows["test_accuracy"], yerr=rows["test_error_se"], fmt=marker, ls=style,
+            ax.errorbar(rows["fraction_kept"], rows[column], yerr=rows["eval_error_se"], fmt=marker, ls=style,
                         color=color, ms=4, capsize=2, mfc=color if marker == "o" else "white",
                         alpha=1.0 if keep != "easy" else 0.6,
                         label=f"{strategy_label(metric, keep)}, {label(protocol)}")
     ax.set_xlabel(FRACTION_LABEL)
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6)
@@ -376,8 +379,8 @@ def _draw_fit(ax, summary, family: str, sizes, label_text: str, color="black", l
             gid=f"fit:{family}")
 
 
-def _log_axes(ax, title: str) -> None:
-    """Log–log axes with plain-number ticks at 1, 2, 5 × 10^k (no crowded minor labels)."""
+def _log_axes(ax, title: str, ylabel: str = "test error") -> None:
+    """Log–log axes with plain-number ticks at 1, 2, 5 × 10^k (no crowded minor labels), y label ``ylabel``."""
     from matplotlib import ticker
 
     ax.set_xscale("log")
@@ -387,6 +390,6 @@ def _log_axes(ax, title: str) -> None:
         axis.set_major_formatter(ticker.FuncFormatter(lambda value, _pos: f"{value:g}"))
         axis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel(SIZE_LABEL)
-    ax.set_ylabel("test error")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")

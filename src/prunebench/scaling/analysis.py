@@ -14,6 +14,9 @@ The summary holds, per protocol:
   levels (the ALPHA-quantile of each test's null p-values; ``prunebench.scaling.calibration``);
 * ``crossovers``: the keep-easy / keep-hard crossover initial size per (metric, f), with the
   standard error of every Δ and whether the sign change is resolved.
+
+The error ε every fit reads is the task's ``eval_error`` (``prunebench.scaling.columns``: 1 − test
+accuracy for a table without it); ``test_error`` in the seed-mean tables is its alias.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pandas as pd
 from prunebench.scaling.calibration import (
     ALPHA, CAN_CONCLUDE, CANNOT_CONCLUDE, MIN_SIZES, calibrated_levels, frontier_interval, frontier_of_runs, null_p_values, rates_of, run_tests,
 )
+from prunebench.scaling.columns import ERROR, eval_metric, with_eval_columns
 from prunebench.scaling.frontier import crossover_size, hard_minus_easy, pareto_frontier
 from prunebench.scaling.intervals import fit_intervals
 from prunebench.scaling.laws import FAMILIES, criterion_weights, fit_all, select_family
@@ -39,7 +43,8 @@ CONVENTION = {
     "direction": "higher score = harder; keep=hard keeps the highest scores, keep=easy the lowest",
     "fraction_kept": "f = kept / initial size; prune_ratio = 1 - f",
     "size": "pruned dataset size P = n_kept = f * initial_size",
-    "error": "test error = 1 - test accuracy (fraction, not percent)",
+    "error": "eps = the task's eval_error (image classification: test error = 1 - test accuracy, a fraction; "
+             "1 - test_accuracy for a table without eval_error)",
 }
 
 
@@ -61,12 +66,16 @@ def strategy_rows(sweep: pd.DataFrame, protocol: str, metric: str, keep: str) ->
 
 
 def seed_means(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean/std test error over seeds per (initial_size, fraction_kept, n_kept) (+ keep/metric if present)."""
+    """Mean/std of ``eval_error`` over seeds per (initial_size, fraction_kept, n_kept) (+ keep/metric
+    if present): ``eval_error``, ``eval_error_std``, their aliases ``test_error``/``test_error_std``,
+    the mean ``eval_value`` and ``test_accuracy``, and ``n_seeds``."""
+    runs = with_eval_columns(runs)
     keys = [c for c in ("metric", "keep", "initial_size", "fraction_kept", "n_kept") if c in runs.columns]
     grouped = runs.groupby(keys, as_index=False)
-    means = grouped.agg(test_error=("test_error", "mean"), test_error_std=("test_error", "std"),
-                        test_accuracy=("test_accuracy", "mean"), n_seeds=("test_error", "size"))
-    return means.fillna({"test_error_std": 0.0})
+    means = grouped.agg(eval_error=(ERROR, "mean"), eval_error_std=(ERROR, "std"), eval_value=("eval_value", "mean"),
+                        test_accuracy=("test_accuracy", "mean"), n_seeds=(ERROR, "size"))
+    means = means.fillna({"eval_error_std": 0.0})
+    return means.assign(test_error=means[ERROR], test_error_std=means["eval_error_std"])
 
 
 def n_test_of(runs: pd.DataFrame):
@@ -91,10 +100,12 @@ def fit_curve(sizes, errors, n_test=None, *, criterion: str, confidence: float =
 
 
 def cells_of(runs: pd.DataFrame) -> pd.DataFrame:
-    """Seed-mean cells of a strategy's runs: initial_size, fraction_kept, n_kept, mean_error, n_test, n_seeds."""
+    """Seed-mean cells of a strategy's runs: initial_size, fraction_kept, n_kept, mean_error (of
+    ``eval_error``), n_test, n_seeds."""
+    runs = with_eval_columns(runs)
     runs = runs if "n_test" in runs.columns else runs.assign(n_test=np.nan)
     grouped = runs.groupby(["initial_size", "fraction_kept", "n_kept"], as_index=False)
-    return grouped.agg(mean_error=("test_error", "mean"), n_test=("n_test", "first"), n_seeds=("test_error", "size"))
+    return grouped.agg(mean_error=(ERROR, "mean"), n_test=("n_test", "first"), n_seeds=(ERROR, "size"))
 
 
 def frontier_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -128,7 +139,7 @@ def crossover_table(sweep: pd.DataFrame, protocol: str) -> list[dict]:
 def _delta_difference(runs: pd.DataFrame, initial_size, f) -> dict:
     cell = runs[(runs["initial_size"] == initial_size) & np.isclose(runs["fraction_kept"], f)]
     hard, easy = cell[cell["keep"] == "hard"], cell[cell["keep"] == "easy"]
-    return difference(hard["test_error"], _n_test_or_nan(hard), easy["test_error"], _n_test_or_nan(easy))
+    return difference(hard[ERROR], _n_test_or_nan(hard), easy[ERROR], _n_test_or_nan(easy))
 
 
 def _n_test_or_nan(rows: pd.DataFrame):
@@ -137,12 +148,14 @@ def _n_test_or_nan(rows: pd.DataFrame):
 
 def analyse_sweep(sweep: pd.DataFrame, *, criterion: str = "bic", n_boot: int = 200, seed: int = 0,
                   confidence: float = 0.95, n_null: int = 400) -> dict:
-    """The full scaling summary of a sweep table (see the module docstring); JSON-safe (NaN → None)."""
+    """The full scaling summary of a sweep table (see the module docstring); JSON-safe (NaN → None).
+    ``eval_metric``: the task's metric whose error (``eval_error``) was fitted."""
+    sweep = with_eval_columns(sweep)
     fit_options = {"criterion": criterion, "confidence": confidence}
     summary = {"convention": CONVENTION, **fit_options, "n_boot": n_boot, "n_null": n_null, "seed": seed,
-               "min_sizes": MIN_SIZES, "protocols": {}}
+               "min_sizes": MIN_SIZES, "eval_metric": eval_metric(sweep), "protocols": {}}
     base = baseline_rows(sweep)
-    summary["full_data"] = fit_curve(base["n_kept"], base["test_error"], n_test_of(base), **fit_options) \
+    summary["full_data"] = fit_curve(base["n_kept"], base[ERROR], n_test_of(base), **fit_options) \
         if len(base) else None
     for protocol in sorted(set(sweep["protocol"]) & set(SCALING_PROTOCOLS)):
         summary["protocols"][protocol] = _analyse_protocol(sweep, protocol, summary["full_data"],
@@ -176,7 +189,7 @@ def _analyse_protocol(sweep: pd.DataFrame, protocol: str, full_data: dict | None
         runs = strategy_rows(sweep, protocol, metric, keep)
         strategy_runs[(metric, keep)] = runs
         for f, rows in runs[runs["fraction_kept"] < 1].groupby("fraction_kept"):
-            fit = fit_curve(rows["n_kept"], rows["test_error"], n_test_of(rows),
+            fit = fit_curve(rows["n_kept"], rows[ERROR], n_test_of(rows),
                             families=("power_law", "exponential"), **fit_options)
             curves.append({"metric": metric, "keep": keep, "fraction_kept": float(f), **fit})
     dispersion = pooled_dispersion(curves)
@@ -184,7 +197,7 @@ def _analyse_protocol(sweep: pd.DataFrame, protocol: str, full_data: dict | None
     null_cache: dict = {}
     for (metric, keep), runs in strategy_runs.items():
         points, on_frontier = frontier_runs(runs)
-        fit = fit_curve(on_frontier["n_kept"], on_frontier["test_error"], n_test_of(on_frontier), **fit_options)
+        fit = fit_curve(on_frontier["n_kept"], on_frontier[ERROR], n_test_of(on_frontier), **fit_options)
         entry = {"metric": metric, "keep": keep, "points": _records(points), **fit}
         if "n_test" in runs.columns:
             entry.update(_frontier_statistics(runs, on_frontier, random_runs, full_data, dispersion, null_cache,

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from prunebench.scaling.columns import ERROR, with_eval_error
 from prunebench.scaling.frontier import pareto_frontier
 from prunebench.scaling.laws import error_floor, fit_family
 
@@ -107,13 +108,14 @@ def draw_runs(cells: pd.DataFrame, dispersion: float, rng) -> pd.DataFrame:
     mean = np.clip(mean, 0.5 / n, 1 - 0.5 / n)
     extra = np.sqrt(max(dispersion - 1.0, 0.0) * (1 - mean) / (n * mean))
     prob = np.clip(mean * np.exp(rng.normal(0.0, 1.0, len(mean)) * extra), 0.0, 1.0)
-    repeated["test_error"] = rng.binomial(n.astype(int), prob) / n
+    repeated[ERROR] = rng.binomial(n.astype(int), prob) / n
     return repeated
 
 
 def frontier_of_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs at the (N, f) cells on the Pareto frontier of their seed means."""
-    means = runs.groupby(["initial_size", "fraction_kept", "n_kept"], as_index=False)["test_error"].mean()
+    runs = with_eval_error(runs)
+    means = runs.groupby(["initial_size", "fraction_kept", "n_kept"], as_index=False)[ERROR].mean()
     chosen = pareto_frontier(means)[["initial_size", "fraction_kept"]]
     return runs.merge(chosen, on=["initial_size", "fraction_kept"])
 
@@ -121,7 +123,8 @@ def frontier_of_runs(runs: pd.DataFrame) -> pd.DataFrame:
 def run_tests(frontier: pd.DataFrame, full_data: pd.DataFrame, random_frontier: pd.DataFrame | None) -> dict:
     """The three tests (``None`` where not computable; ``vs_random`` None without a random frontier)."""
     def columns(table):
-        return table["n_kept"].to_numpy(float), table["test_error"].to_numpy(float), table["n_test"].to_numpy(float)
+        table = with_eval_error(table)
+        return table["n_kept"].to_numpy(float), table[ERROR].to_numpy(float), table["n_test"].to_numpy(float)
     out = {"curvature": curvature_test(*columns(frontier)),
            "vs_full_data": slope_difference_test(*columns(frontier), *columns(full_data)),
            "vs_random": None}
@@ -179,10 +182,10 @@ def smoothed_cells(cells: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     of its runs), so replicates add noise to a curve rather than to noisy means; f with fewer than
     3 sizes keep their observed means."""
     world = cells.copy()
-    for f, rows in runs.groupby("fraction_kept"):
+    for f, rows in with_eval_error(runs).groupby("fraction_kept"):
         if rows["n_kept"].nunique() < 3:
             continue
-        fit = fit_family(rows["n_kept"], rows["test_error"], "power_law", rows["n_test"])
+        fit = fit_family(rows["n_kept"], rows[ERROR], "power_law", rows["n_test"])
         at_f = np.isclose(world["fraction_kept"], f)
         world.loc[at_f, "mean_error"] = np.clip(fit.predict(world.loc[at_f, "n_kept"].to_numpy(float)), 1e-6, 1 - 1e-6)
     return world
@@ -190,10 +193,10 @@ def smoothed_cells(cells: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 def _frontier_nu(cells: pd.DataFrame) -> float:
     """ν of the power law fitted to the noiseless frontier of a world's cell means."""
-    frontier = pareto_frontier(cells.rename(columns={"mean_error": "test_error"}))
+    frontier = pareto_frontier(cells.rename(columns={"mean_error": ERROR}))
     if frontier["n_kept"].nunique() < 3:
         return float("nan")
-    return fit_family(frontier["n_kept"], frontier["test_error"], "power_law", frontier["n_test"]).params["nu"]
+    return fit_family(frontier["n_kept"], frontier[ERROR], "power_law", frontier["n_test"]).params["nu"]
 
 
 def frontier_interval(cells: pd.DataFrame, runs: pd.DataFrame, point_runs: pd.DataFrame, dispersion: float, *,
@@ -202,7 +205,8 @@ def frontier_interval(cells: pd.DataFrame, runs: pd.DataFrame, point_runs: pd.Da
     every replicate (see the module docstring). ``cells``: the strategy's seed-mean cells; ``runs``:
     its runs; ``point_runs``: the runs on the observed frontier. The bootstrap world is
     ``smoothed_cells``; its own frontier exponent ν_w centres t* = (ν* − ν_w)/se*."""
-    point = fit_family(point_runs["n_kept"], point_runs["test_error"], "power_law", point_runs["n_test"])
+    point_runs = with_eval_error(point_runs)
+    point = fit_family(point_runs["n_kept"], point_runs[ERROR], "power_law", point_runs["n_test"])
     nu, se = point.params["nu"], point.se.get("nu", float("nan"))
     out = {"method": "parametric bootstrap-t, frontier re-selected in every replicate", "n_boot": n_boot,
            "confidence": confidence, "family": "power_law",
@@ -217,7 +221,7 @@ def frontier_interval(cells: pd.DataFrame, runs: pd.DataFrame, point_runs: pd.Da
         replicate = frontier_of_runs(draw_runs(world, dispersion, rng))
         if replicate["n_kept"].nunique() < 3:
             continue
-        boot = fit_family(replicate["n_kept"], replicate["test_error"], "power_law", replicate["n_test"])
+        boot = fit_family(replicate["n_kept"], replicate[ERROR], "power_law", replicate["n_test"])
         if boot.se.get("nu", 0) > 0:
             t_stars.append((boot.params["nu"] - world_nu) / boot.se["nu"])
     if len(t_stars) < 10:

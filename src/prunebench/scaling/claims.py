@@ -23,6 +23,10 @@ examples, so differences are taken within a seed before they are averaged.
    every pair of strategies, does the order of their seed-mean accuracies at a small N agree with
    the order at N_max; averaged over pairs and f, with a percentile bootstrap over seeds
    (``scipy.stats.bootstrap``, seeds resampled jointly for every strategy).
+
+Every claim reads the task's error ``eval_error`` (``prunebench.scaling.columns``; 1 − test accuracy
+for a table without it): an accuracy difference above is the error difference with the sign
+turned (acc(f) − acc(1) = ε(1) − ε(f)), and "better" is the lower error.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from prunebench.scaling.columns import ERROR, with_eval_error
 from prunebench.scaling.uncertainty import Z_RESOLVED
 
 REPRODUCED, NOT_REPRODUCED, NOT_RESOLVED, NO_ROWS = (
@@ -67,8 +72,10 @@ def baseline(sweep: pd.DataFrame) -> pd.DataFrame:
 # 1. Crossover
 # ----------------------------------------------------------------------------------------------
 
-def paired_gaps(sweep: pd.DataFrame, protocol: str, metric: str, f: float, value: str = "test_error") -> pd.DataFrame:
-    """hard − easy per (initial_size, seed) at f (rows where both ran): initial_size, seed, gap."""
+def paired_gaps(sweep: pd.DataFrame, protocol: str, metric: str, f: float, value: str = ERROR) -> pd.DataFrame:
+    """hard − easy of ``value`` (the error) per (initial_size, seed) at f (rows where both ran):
+    initial_size, seed, gap."""
+    sweep = with_eval_error(sweep)
     keys = ["initial_size", "seed"]
     hard = _select(sweep, protocol, metric, "hard", f)[keys + [value]]
     easy = _select(sweep, protocol, metric, "easy", f)[keys + [value]]
@@ -223,16 +230,17 @@ def beyond_power_law_claim(scaling: dict | None, protocol: str, metric: str, n_s
 # ----------------------------------------------------------------------------------------------
 
 def paired_loss(pruned: pd.DataFrame, full: pd.DataFrame) -> dict:
-    """d̄ = mean_s (acc_s(f) − acc_s(1)) over the seeds both ran, and its SE (sd/√k; one seed: binomial)."""
-    both = pruned[["seed", "test_accuracy", "n_test"]].merge(full[["seed", "test_accuracy", "n_test"]], on="seed",
-                                                             suffixes=("", "_full"))
+    """d̄ = mean_s (ε_s(1) − ε_s(f)) (= acc_s(f) − acc_s(1)) over the seeds both ran, and its SE
+    (sd/√k; one seed: binomial)."""
+    columns = ["seed", ERROR, "n_test"]
+    both = with_eval_error(pruned)[columns].merge(with_eval_error(full)[columns], on="seed", suffixes=("", "_full"))
     if both.empty:
         return {"value": float("nan"), "se": float("nan"), "n_seeds": 0}
-    d = (both["test_accuracy"] - both["test_accuracy_full"]).to_numpy(float)
+    d = (both[f"{ERROR}_full"] - both[ERROR]).to_numpy(float)
     if len(d) >= 2:
         return {"value": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))), "n_seeds": len(d),
                 "se_method": "seeds, paired"}
-    p, q = both["test_accuracy"].to_numpy(float), both["test_accuracy_full"].to_numpy(float)
+    p, q = both[ERROR].to_numpy(float), both[f"{ERROR}_full"].to_numpy(float)
     se = np.sqrt(p * (1 - p) / both["n_test"].to_numpy(float) + q * (1 - q) / both["n_test_full"].to_numpy(float))
     return {"value": float(d[0]), "se": float(se[0]), "n_seeds": 1, "se_method": "binomial (one seed)"}
 
@@ -279,11 +287,11 @@ def no_loss_claim(sweep: pd.DataFrame, protocol: str, metric: str, keep: str, n_
 
 
 def _seed_matrix(rows: pd.DataFrame, full: pd.DataFrame) -> tuple[np.ndarray, list[float], np.ndarray]:
-    """(accuracy differences seeds × f, the fractions, n_test) over the seeds with every f and the baseline."""
-    wide = rows.pivot_table(index="seed", columns="fraction_kept", values="test_accuracy").dropna()
-    base = full.set_index("seed")["test_accuracy"]
+    """(differences ε(1) − ε(f), seeds × f, the fractions, the seeds) over the seeds with every f and the baseline."""
+    wide = with_eval_error(rows).pivot_table(index="seed", columns="fraction_kept", values=ERROR).dropna()
+    base = with_eval_error(full).set_index("seed")[ERROR]
     seeds = [s for s in wide.index if s in base.index]
-    return (wide.loc[seeds].to_numpy(float) - base.loc[seeds].to_numpy(float)[:, None]), list(wide.columns), \
+    return (base.loc[seeds].to_numpy(float)[:, None] - wide.loc[seeds].to_numpy(float)), list(wide.columns), \
         np.asarray(seeds)
 
 
@@ -307,12 +315,14 @@ def _bootstrap_fraction(rows, full, n_boot, seed) -> tuple[list | None, int]:
 # ----------------------------------------------------------------------------------------------
 
 def ranking_cube(sweep: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """Test accuracy indexed by (fraction_kept, initial_size, seed) × strategy ``metric/keep``
-    (static strategies of ``protocol``, f < 1; cells where every strategy ran)."""
+    """The negated error −ε (higher = better, like accuracy) indexed by (fraction_kept, initial_size,
+    seed) × strategy ``metric/keep`` (static strategies of ``protocol``, f < 1; cells where every
+    strategy ran)."""
+    sweep = with_eval_error(sweep)
     rows = sweep[(sweep["protocol"] == protocol) & sweep["keep"].isin(STATIC_KEEPS) & (sweep["fraction_kept"] < 1)]
-    rows = rows.assign(strategy=rows["metric"] + "/" + rows["keep"])
+    rows = rows.assign(strategy=rows["metric"] + "/" + rows["keep"], score=-rows[ERROR])
     return rows.pivot_table(index=["fraction_kept", "initial_size", "seed"], columns="strategy",
-                            values="test_accuracy").dropna()
+                            values="score").dropna()
 
 
 def decision_accuracy(means_small: np.ndarray, means_large: np.ndarray) -> float:
@@ -328,7 +338,7 @@ def decision_accuracy(means_small: np.ndarray, means_large: np.ndarray) -> float
 
 
 def _seed_arrays(cube: pd.DataFrame, sizes, seeds) -> dict[float, list[np.ndarray]]:
-    """{f: [accuracy matrix seeds × strategies at each of ``sizes``]} for the f where every seed ran
+    """{f: [score matrix (−ε) seeds × strategies at each of ``sizes``]} for the f where every seed ran
     (an f missing at one of the sizes, as in a partial table, is left out)."""
     arrays = {}
     cells = set(zip(cube.index.get_level_values("fraction_kept"), cube.index.get_level_values("initial_size")))

@@ -20,13 +20,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from prunebench.scaling.columns import ERROR
 
-def pareto_frontier(table: pd.DataFrame, size_col: str = "n_kept", error_col: str = "test_error") -> pd.DataFrame:
-    """Rows of ``table`` on the lower envelope of error versus size (sorted by size).
+
+def error_column(table: pd.DataFrame) -> str:
+    """The error column of a seed-mean table: ``eval_error``, or ``test_error`` in a table without it."""
+    return ERROR if ERROR in table.columns else "test_error"
+
+
+def pareto_frontier(table: pd.DataFrame, size_col: str = "n_kept", error_col: str | None = None) -> pd.DataFrame:
+    """Rows of ``table`` on the lower envelope of error (``error_col``, default
+    :func:`error_column`) versus size (sorted by size).
 
     ``table`` holds one row per (N, f) (average seeds first); every column is carried along, so
     the caller sees which f and N each frontier point came from.
     """
+    error_col = error_col or error_column(table)
     ordered = table.sort_values([size_col, error_col], kind="mergesort").reset_index(drop=True)
     best_so_far, keep = np.inf, []
     for position, error in enumerate(ordered[error_col].to_numpy()):
@@ -58,10 +67,12 @@ def crossover_size(sizes, delta) -> dict:
     return {"size": float("nan"), "direction": "none", "bracket": []}
 
 
-def hard_minus_easy(means: pd.DataFrame, error_col: str = "test_error") -> pd.DataFrame:
+def hard_minus_easy(means: pd.DataFrame, error_col: str | None = None) -> pd.DataFrame:
     """Δ = ε_hard − ε_easy per (initial_size, fraction_kept), from a table of seed-averaged errors
-    with a ``keep`` column (one metric). Columns: initial_size, fraction_kept, easy, hard, delta."""
-    wide = means.pivot_table(index=["initial_size", "fraction_kept"], columns="keep", values=error_col)
+    (``error_col``, default :func:`error_column`) with a ``keep`` column (one metric). Columns:
+    initial_size, fraction_kept, easy, hard, delta."""
+    wide = means.pivot_table(index=["initial_size", "fraction_kept"], columns="keep",
+                             values=error_col or error_column(means))
     if not {"easy", "hard"} <= set(wide.columns):
         return pd.DataFrame(columns=["initial_size", "fraction_kept", "easy", "hard", "delta"])
     wide = wide[["easy", "hard"]].dropna().reset_index()

@@ -19,7 +19,10 @@
    Every protocol (:mod:`prunebench.sweep.protocols`) says what it trains on (the kept examples or
    all N), its recipe changes and its step budget; the baselines rs2, compressed_schedule and
    infobatch train on all N and read no score table.
-5. Test accuracy on the configured test set; error = 1 − accuracy.
+   Model, training and evaluation are the config's task's (:func:`prunebench.tasks.task_of_config`:
+   ``Task.load_split``, ``build_model``, ``train``, ``evaluate``).
+5. The task's evaluation on the configured test set (``eval_metric``, ``eval_value``, ``eval_error``:
+   what the scaling fits read); ``test_accuracy``/``test_error`` = 1 − accuracy are kept beside it.
 """
 
 from __future__ import annotations
@@ -95,10 +98,12 @@ def test_subset_seed(config: dict) -> int:
 
 
 def evaluation_set(config: dict, seeds: dict):
-    """The configured test set, or its class-balanced subsample of ``sweep.test_size`` (same for every point)."""
-    from prunebench.data import balanced_subsample, load_dataset
+    """The task's test split (``Task.load_split``), or its class-balanced subsample of
+    ``sweep.test_size`` (same for every point)."""
+    from prunebench.data import balanced_subsample
+    from prunebench.tasks import task_of_config
 
-    test_set = load_dataset(config["data"], "test")
+    test_set = task_of_config(config).load_split(config["data"], "test")
     size = sweep_settings(config)["test_size"]
     if size is None or size >= len(test_set):
         return test_set
@@ -216,11 +221,12 @@ class PointInputs:
 
 
 def point_inputs(config: dict, device: str | None = None) -> PointInputs:
-    """Load the train set, the evaluation set (:func:`evaluation_set`) and resolve the device."""
-    from prunebench.data import load_dataset
+    """Load the task's train split, the evaluation set (:func:`evaluation_set`) and resolve the device."""
+    from prunebench.tasks import task_of_config
 
     test_set = evaluation_set(config, {"test_subset_seed": test_subset_seed(config)})
-    return PointInputs(load_dataset(config["data"], "train"), test_set, resolve_device(config, device))
+    train_set = task_of_config(config).load_split(config["data"], "train")
+    return PointInputs(train_set, test_set, resolve_device(config, device))
 
 
 def run_point(config: dict, point: SweepPoint, *, score_path=None, baseline_row: dict | None = None,
@@ -263,14 +269,15 @@ def cost_fields(row: dict) -> dict:
 
 
 def _train(config: dict, pruned, test_set, *, seed: int, device: str, steps: int | None, threads: int):
-    """A fresh model trained on the pruned set; returns (TrainResult, recipe dict)."""
-    from prunebench.training import TrainConfig, build_model, train
+    """A fresh model of the config's task (``Task.build_model``) trained on the pruned set by the task
+    (``Task.train``, evaluated on ``test_set``) with the sweep recipe and ``threads``; returns (the
+    task's train result, the complete recipe ``Task.recipe``)."""
+    from prunebench.tasks import task_of_config
 
-    recipe = {**train_recipe(config), "threads": threads}
-    train_cfg = TrainConfig.from_dict(recipe)
-    model = build_model(train_cfg, pruned.num_classes, seed=seed)
-    result = train(model, pruned, train_cfg, seed=seed, device=device, test_set=test_set, steps=steps)
-    return result, train_cfg.to_dict()
+    task, recipe = task_of_config(config), {**train_recipe(config), "threads": threads}
+    model = task.build_model(recipe, pruned, seed)
+    result = task.train(model, pruned, recipe, seed=seed, device=device, eval_set=test_set, steps=steps)
+    return result, task.recipe(recipe)
 
 
 def score_cost(config: dict, point: SweepPoint, provenance: dict) -> dict:
@@ -304,6 +311,15 @@ def evaluation_fields(config: dict, result, test_set) -> dict:
     return task_of_config(config).evaluate(result.test_logits, test_set).row()
 
 
+def accuracy_fields(result, evaluation: dict) -> dict:
+    """``test_accuracy`` (the trainer's; else the task's value when its metric is accuracy; else NaN)
+    and ``test_error`` = 1 - test_accuracy: the classification columns, kept beside ``eval_*``."""
+    accuracy = getattr(result, "test_accuracy", None)
+    if accuracy is None:
+        accuracy = evaluation["eval_value"] if evaluation["eval_metric"] == "accuracy" else float("nan")
+    return {"test_accuracy": float(accuracy), "test_error": 1.0 - float(accuracy)}
+
+
 def class_accuracy_fields(test_logits, test_set) -> dict:
     """Per-class accuracy summary of a classification point: ``worst_class_accuracy`` (the lowest
     top-1 accuracy over the test set's classes), ``worst_class`` (its name; the first by class
@@ -330,7 +346,7 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
     """The tidy-table row of a finished point."""
     n_kept = len(pruned)
     batch_size = int(recipe.get("batch_size", 0)) or None
-    accuracy = float(result.test_accuracy)
+    evaluation = evaluation_fields(config, result, test_set)
     selection = selection_choice(config)
     return {
         "scale": config["name"],
@@ -344,13 +360,12 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
         "direction": DIRECTION,
         "seed": point.seed,
         **seeds,
-        "test_accuracy": accuracy,
-        "test_error": 1.0 - accuracy,
-        **evaluation_fields(config, result, test_set),
+        **accuracy_fields(result, evaluation),
+        **evaluation,
         **class_accuracy_fields(result.test_logits, test_set),
         "n_test": len(test_set),
         "train_steps": int(result.train_steps),
-        "epochs": float(result.epochs),
+        "epochs": float(getattr(result, "epochs", float("nan"))),
         "recipe_epochs": float(recipe.get("epochs", float("nan"))),
         "batch_size": batch_size or -1,
         "model": str(recipe.get("model", "")),
@@ -360,7 +375,7 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
         **score_cost(config, point, score_provenance),
         "score_variant": str(score_provenance.get("variant", "")),
         "score_config_hash": str(score_provenance.get("config_hash", "")),
-        "train_wall_time_s": float(result.wall_time_s),
+        "train_wall_time_s": float(getattr(result, "wall_time_s", float("nan"))),
         "wall_time_s": float(wall_s),
         "device": device,
         "threads": threads,

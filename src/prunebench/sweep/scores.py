@@ -23,11 +23,12 @@ from prunebench.sweep.plan import SweepPoint, score_table_path
 
 
 def initial_subset(config: dict, initial_size: int, replicate: int, train_set=None):
-    """The N-example initial dataset of replicate ``replicate`` (an ``ImageDataset`` keeping the ids)."""
-    from prunebench.data import load_dataset
+    """The N-example initial dataset of replicate ``replicate`` (a subset of the task's train split,
+    keeping the ids)."""
     from prunebench.sweep.point import initial_positions, point_seeds
+    from prunebench.tasks import task_of_config
 
-    train_set = load_dataset(config["data"], "train") if train_set is None else train_set
+    train_set = task_of_config(config).load_split(config["data"], "train") if train_set is None else train_set
     point = SweepPoint("fixed_epochs", int(initial_size), "none", "all", 1.0, int(replicate))
     return train_set.subset(initial_positions(train_set.labels, point, point_seeds(config, point)))
 

@@ -94,6 +94,11 @@ class Task(ABC):
     def evaluate(self, predictions: np.ndarray, examples) -> Evaluation:
         raise NotImplementedError
 
+    def recipe(self, train_cfg: dict | None) -> dict:
+        """The complete recipe ``train`` runs with ``train_cfg`` (defaults filled in), as a dict: what
+        a sweep row records (``batch_size``, ``epochs``, ``model``, ``model_kwargs``). Default: a copy."""
+        return dict(train_cfg or {})
+
     # -- what the metric stage's probes need (prunebench.metrics.probes / .context) ----------
     def checkpoint_model(self, model_name: str, model_kwargs: dict, examples):
         """A bare model of the probe's architecture, for loading a saved checkpoint into."""

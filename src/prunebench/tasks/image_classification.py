@@ -71,6 +71,10 @@ class ImageClassification(Task):
         return train(model, examples, _train_config(train_cfg), seed=seed, device=device, test_set=eval_set,
                      steps=steps, callbacks=callbacks, checkpoint_path=checkpoint_path)
 
+    def recipe(self, train_cfg) -> dict:
+        """``TrainConfig.from_dict(train_cfg).to_dict()``: every field of the recipe, defaults filled in."""
+        return _train_config(train_cfg).to_dict()
+
     def predict(self, model, examples, *, device="cpu", train_cfg=None) -> np.ndarray:
         """Logits with the recipe's TTA, bf16 and memory layout (what ``train`` evaluates with)."""
         from prunebench.training import predict
