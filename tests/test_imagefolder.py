@@ -184,14 +184,20 @@ def short_class_dataset(tmp_path):
 def test_class_with_fewer_images_than_the_balance_rule_needs_is_refused(tmp_path):
     dataset = short_class_dataset(tmp_path)
     with pytest.raises(PrunebenchError) as info:
-        check_class_counts(dataset.labels, dataset.classes, 9, 0.5, what="sweep size N =")
-    one_line(info, "1 of 3 classes have fewer train images than sweep size N = 9 needs for class balance 0.5",
-             "(3 per class)", f"'{WNIDS[2]}' (1)", "lower sweep.sizes to at most 3", "selection.class_balance: 0")
+        check_class_counts(dataset.labels, dataset.classes, 8, 0.5, what="sweep size N =")
+    one_line(info, "1 of 3 classes have fewer train images than sweep size N = 8 needs for class balance 0.5",
+             "(2 per class)", f"'{WNIDS[2]}' (1)", "lower sweep.sizes to at most 3", "selection.class_balance: 0")
 
 
 def test_class_counts_pass_when_every_class_has_its_share_or_balance_is_off(tmp_path):
     dataset = short_class_dataset(tmp_path)
-    check_class_counts(dataset.labels, dataset.classes, 5, 0.5)  # 5 // 3 = 1 per class: enough
-    check_class_counts(dataset.labels, dataset.classes, 9, 0.0)  # no class balance: no floor
+    assert check_class_counts(dataset.labels, dataset.classes, 5, 0.5) is None  # 5 // 3 = 1 per class: enough
+    assert check_class_counts(dataset.labels, dataset.classes, 8, 0.0) is None  # no class balance: no floor
     with pytest.raises(PrunebenchError):
         check_class_counts(dataset.labels, dataset.classes, 6, 0.5)  # 2 per class: one class short
+
+
+def test_the_whole_naturally_imbalanced_train_set_passes_the_balance_check(tmp_path):
+    """At N = the whole split nothing is subsampled: each class's floor comes from its own count."""
+    dataset = short_class_dataset(tmp_path)
+    assert check_class_counts(dataset.labels, dataset.classes, len(dataset), 0.5) is None  # 9 images: 4/4/1

@@ -229,10 +229,13 @@ def check_class_counts(labels, classes, size: int, class_balance: float, what: s
     dataset is meant to hold the class's balanced share ``floor(size / C)``. A class with fewer
     images than that share would enter short (:func:`balanced_subsample` gives its quota to the
     others) and its floor would be computed from the short count, so the balance would not hold.
+    A ``size`` of the whole train set is never refused: nothing is subsampled, every class enters
+    with all its images (ImageNet's natural imbalance, 732 to 1,300 per class) and its floor is
+    computed from that count, which is the paper's rule.
     """
-    if class_balance <= 0:
-        return
     labels = np.asarray(labels)
+    if class_balance <= 0 or int(size) >= len(labels):
+        return
     counts = np.bincount(labels, minlength=len(classes))
     need = int(size) // len(classes)
     short = [(classes[c], int(n)) for c, n in enumerate(counts) if n < need]
