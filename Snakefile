@@ -47,6 +47,8 @@ include: "workflow/rules/scaling.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/headline.smk"
+if config.get("task") == "retrieval":  # the arms table and NDCG@10-vs-steps figure; no theory, no scaling fits
+    include: "workflow/rules/retrieval.smk"
 
 report: "workflow/report/workflow.rst"
 

@@ -251,9 +251,9 @@ def test_pretrained_similarity_metric_is_negated_pair_cosine():
     train = task.synthetic_split(24, 0)
     spec = get_metric("pretrained-similarity")
     assert spec.needs == ("embedding",) and not spec.needs_labels
-    config = {"task": "retrieval", "seed": 0, "train": {"encoder": "tiny", "max_seq_length": 32}}
+    config = {"task": "retrieval", "seed": 0, "probe": {"encoder": "tiny", "max_seq_length": 32}}
     result = spec.fn(MetricContext(config=config, train_set=train), spec.params())
-    expected = pair_similarity(task.build_model(config["train"], train, 0), train)
+    expected = pair_similarity(task.build_model(config["probe"], train, 0), train)
     np.testing.assert_allclose(result.scores, -expected, atol=1e-5)
     with pytest.raises(PrunebenchError, match="set task: retrieval"):
         spec.fn(MetricContext(config={"seed": 0}, train_set=train), spec.params())

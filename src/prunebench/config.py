@@ -76,9 +76,13 @@ def check_known_keys(values, known, *, where: str, noun: str = "key", fix: str |
         raise PrunebenchError(f"{where} has no {noun}(s) {', '.join(unknown)}; {fix}")
 
 
+# Tasks whose recipe (probe section, sweep.train) has its own schema (config.schema.yaml's if/then).
+TASK_PROBE_SCHEMAS = {"retrieval": "retrieval_probe"}
+
+
 def check_sweep_train(config: dict, source: str = "config") -> dict:
     """``sweep.train`` overrides probe keys: refuse an unknown one now, not when a sweep job starts."""
-    allowed = sorted(section_schema("probe")["properties"])
+    allowed = sorted(section_schema(TASK_PROBE_SCHEMAS.get(config.get("task"), "probe"))["properties"])
     check_known_keys((config.get("sweep") or {}).get("train") or {}, allowed, where=f"invalid {source}: sweep.train",
                      noun="probe key", fix=f"use keys of the probe section ({', '.join(allowed)})")
     return config

@@ -1,5 +1,6 @@
 """``retrieval``: the dense-retrieval task's commands (``gate``: the zero-shot MTEB reproduction gate;
-``finetune``: one fine-tuning run of all-MiniLM-L6-v2 on SciFact train, NDCG@10 before and after)."""
+``finetune``: one fine-tuning run of all-MiniLM-L6-v2 on SciFact train, NDCG@10 before and after;
+``arms``: the arms table and quality-versus-steps figure of a retrieval sweep)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,25 @@ def register(subparsers) -> None:
     tune.add_argument("--threads", type=int, default=None)
     tune.add_argument("--out", default=None, help="write the record as JSON here")
     tune.set_defaults(func=run_finetune_cmd)
+
+    arms = actions.add_parser("arms", help="the arms table and the NDCG@10-vs-steps figure of a retrieval sweep "
+                                           "(prunebench.figures.retrieval)")
+    arms.add_argument("--sweep", required=True, help="sweep table (results/<name>/sweep.parquet)")
+    arms.add_argument("--name", default="", help="scale name (titles)")
+    arms.add_argument("--csv", required=True, help="output arms table (CSV)")
+    arms.add_argument("--json", required=True, help="output arms table (JSON records)")
+    arms.add_argument("--figure", required=True, help="output PNG (NDCG@10 versus steps)")
+    arms.set_defaults(func=run_arms_cmd)
+
+
+def run_arms_cmd(args) -> int:
+    from prunebench.figures.retrieval import write_arms
+
+    table = write_arms(args.sweep, args.csv, args.json, args.figure, name=args.name)
+    with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
+        print(table[["arm", "n_seeds", "ndcg_at_10", "ndcg_at_10_se", "recall_at_20", "query_coverage",
+                     "train_wall_time_s", "steps_to_match_no_pruning"]].to_string(index=False))
+    return 0
 
 
 def run_gate_cmd(args) -> int:

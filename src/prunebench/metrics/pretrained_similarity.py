@@ -30,7 +30,8 @@ def pretrained_similarity(ctx, params):
         raise PrunebenchError(f"metric 'pretrained-similarity' scores (query, positive document) pairs of the "
                               f"retrieval task, but this config's task is '{task.name}'; set task: retrieval or "
                               f"drop the metric from metrics.names")
-    recipe = {**(ctx.config.get("train") or {})} if isinstance(ctx.config.get("train"), dict) else {}
+    # the encoder the sweep fine-tunes (probe section with sweep.train over it): same weights, same max_seq_length
+    recipe = {**(ctx.config.get("probe") or {}), **((ctx.config.get("sweep") or {}).get("train") or {})}
     from prunebench.tasks.retrieval.training import RECIPE_DEFAULTS
 
     encoder_cfg = {k: recipe[k] for k in ("encoder", "model_dir", "max_seq_length", "encoder_seed") if k in recipe}

@@ -285,6 +285,11 @@ class PairExamples:
         return len(self.ids)
 
     @property
+    def labels(self) -> np.ndarray:
+        """The strata (query ids) under the name the sweep's subsampling reads (one "class" per query)."""
+        return self.query_ids
+
+    @property
     def corpus(self) -> Corpus:
         return self.data.corpus
 
@@ -373,6 +378,40 @@ def load_retrieval_split(data_cfg: dict, split: str) -> RetrievalSplit:
             _CORPUS_CACHE[key] = read_beir_corpus(path)
         return read_beir_dir(path, split, corpus=_CORPUS_CACHE[key])
     raise PrunebenchError(f"unknown data.source '{source}' for the retrieval task; use 'scifact' or 'beir'")
+
+
+def restrict_queries(data: RetrievalSplit, n_queries: int, seed: int = 0) -> RetrievalSplit:
+    """``data`` with a seeded random ``n_queries`` of its queries (each with all its positives); the
+    corpus is unchanged (a shortened training split for small scales)."""
+    queries = sorted(data.qrels)
+    if not 0 < int(n_queries) <= len(queries):
+        raise PrunebenchError(f"data.train_queries {n_queries} must be between 1 and the split's {len(queries)} "
+                              f"queries with a positive; lower it")
+    chosen = sorted(np.random.default_rng([int(seed), 41]).choice(queries, size=int(n_queries), replace=False))
+    return RetrievalSplit(data.name, data.split, data.corpus, {q: data.queries[q] for q in chosen},
+                          {q: data.qrels[q] for q in chosen}, data.dropped_queries,
+                          data.source + f" ({n_queries} of {len(queries)} queries, seed {seed})")
+
+
+EMBEDDING_BYTES = 384 * 4  # one float32 MiniLM embedding
+
+
+def corpus_memory_mb(corpus: Corpus, dim_bytes: int = EMBEDDING_BYTES) -> float:
+    """About what holding ``corpus`` costs in this process, in MB: its texts (twice their characters,
+    for the read strings and the tokenizer's copies) plus one float32 embedding per document."""
+    text = sum(len(t) + len(x) for t, x in zip(corpus.titles, corpus.texts))
+    return (2 * text + len(corpus) * dim_bytes) / 2 ** 20
+
+
+def check_corpus_memory(corpus: Corpus, memory_mb, where: str = "data") -> None:
+    """Refuse, in one line, a corpus whose texts and embeddings exceed ``data.memory_mb``."""
+    if memory_mb is None:
+        return
+    need = corpus_memory_mb(corpus)
+    if need > float(memory_mb):
+        raise PrunebenchError(f"{where}: the corpus ({len(corpus):,} documents) needs about {need:,.0f} MB for its texts "
+                              f"and embeddings, more than data.memory_mb = {float(memory_mb):g}; raise data.memory_mb "
+                              f"or shorten the corpus with data.corpus_docs")
 
 
 def restrict_corpus(data: RetrievalSplit, n_docs: int, seed: int = 0, keep=()) -> RetrievalSplit:

@@ -10,6 +10,9 @@ loss weights. No DataLoader, no monkeypatching, no global RNG: every draw comes 
   per epoch in a fresh random order, a uniformly random positive each time it is drawn.
 - :class:`RS2Sampler` ("rs2", Okanovic et al. 2023, repeated sampling of random subsets): a fresh
   uniformly random subset of ``fraction · n`` queries every epoch (independent between epochs).
+- :class:`InfoBatchSampler` ("infobatch", Qin et al. 2024 as published: below-mean-loss queries
+  dropped with probability r each epoch, the kept ones re-weighted by 1/(1 − r), full epochs after
+  δ of the steps).
 - :class:`OperaSampler` ("opera", OPERA dynamic pruning, ``opera/data/sampler.py`` semantics; see
   the reference note §2.4):
 
@@ -185,21 +188,86 @@ class BasicSampler(_EpochSampler):
 
 
 class RS2Sampler(_EpochSampler):
+    """RS2: a fresh random ``fraction·n`` of the queries every epoch. ``replacement=True`` (default):
+    independent uniform subsets; ``False`` (the paper's recommended "without replacement"): successive
+    epochs walk through seeded permutations of all queries, every query seen once before any repeats."""
+
     name, tag = "rs2", 12
 
-    def __init__(self, *args, fraction: float = RS2_DEFAULTS["fraction"], **kwargs):
+    def __init__(self, *args, fraction: float = RS2_DEFAULTS["fraction"], replacement: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         if not 0.0 < float(fraction) <= 1.0:
             raise PrunebenchError(f"rs2 fraction must be in (0, 1], got {fraction}")
-        self.fraction = float(fraction)
+        self.fraction, self.replacement = float(fraction), bool(replacement)
 
     @property
     def epoch_size(self) -> int:
         return max(1, int(round(self.fraction * self.n)))
 
     def epoch_queries(self, epoch: int) -> np.ndarray:
+        if self.replacement:
+            rng = self.rng(epoch, 0)
+            return rng.permutation(rng.choice(self.n, size=self.epoch_size, replace=False))
+        start = epoch * self.epoch_size  # position in the concatenation of permutations 0, 1, 2, ...
+        out, cycle, offset = [], start // self.n, start % self.n
+        while sum(len(part) for part in out) < self.epoch_size:
+            perm = self.rng(cycle, 2).permutation(self.n)
+            out.append(perm[offset:offset + self.epoch_size - sum(len(part) for part in out)])
+            cycle, offset = cycle + 1, 0
+        return np.concatenate(out).astype(np.int64)
+
+
+class InfoBatchSampler(_EpochSampler):
+    """InfoBatch (Qin et al., ICLR 2024) over queries, at a fixed number of optimizer steps.
+
+    Each epoch (a pass over the kept list): a query whose score (its last training loss; all start
+    equal, so the first epoch is full) is below the mean of the scores is dropped with probability
+    ``ratio``, and the kept below-mean queries get loss weight ``1/(1 − ratio)`` (the expected
+    gradient sum is preserved); from step ``anneal·total_steps`` on, every epoch is full with unit
+    weights. Epochs are shorter than ``n``, so the fixed step budget holds more of them."""
+
+    name, tag = "infobatch", 14
+
+    def __init__(self, *args, ratio: float = 0.5, anneal: float = 0.875, pool_rule: str = "mean", **kwargs):
+        super().__init__(*args, **kwargs)
+        if not 0.0 <= float(ratio) < 1.0:
+            raise PrunebenchError(f"infobatch ratio must be in [0, 1), got {ratio}")
+        if pool_rule != "mean":
+            raise PrunebenchError(f"the retrieval infobatch sampler prunes below-mean losses (pool_rule 'mean'), "
+                                  f"not '{pool_rule}'")
+        self.ratio, self.anneal = float(ratio), float(anneal)
+        self.scores = np.ones(self.n, dtype=np.float64)  # InfoBatch initialises every score equally
+        self.query_weight = np.ones(self.n, dtype=np.float64)
+        self.step = 0
+        self.pruned_total = 0
+
+    @property
+    def epoch_size(self) -> int:
+        return self.n
+
+    def batch_queries(self, step: int) -> np.ndarray:
+        self.step = int(step)
+        return super().batch_queries(step)
+
+    def epoch_queries(self, epoch: int) -> np.ndarray:
         rng = self.rng(epoch, 0)
-        return rng.permutation(rng.choice(self.n, size=self.epoch_size, replace=False))
+        self.query_weight = np.ones(self.n, dtype=np.float64)
+        if self.ratio == 0 or self.step >= self.anneal * self.total_steps:
+            return rng.permutation(self.n)
+        below = self.scores < self.scores.mean()
+        dropped = below & (rng.random(self.n) < self.ratio)
+        self.query_weight[below & ~dropped] = 1.0 / (1.0 - self.ratio)
+        self.pruned_total += int(dropped.sum())
+        return rng.permutation(np.flatnonzero(~dropped))
+
+    def observe(self, step: int, positions, cosines, losses) -> None:
+        self.scores[self.pair_query[np.asarray(positions, dtype=np.int64)]] = np.asarray(losses, dtype=np.float64)
+
+    def weights(self, positions) -> np.ndarray:
+        return self.query_weight[self.pair_query[np.asarray(positions, dtype=np.int64)]]
+
+    def state(self) -> dict:
+        return {**super().state(), "pruned_query_draws": int(self.pruned_total), "epochs_started": int(self.epoch + 1)}
 
 
 class OperaSampler(PairSampler):
@@ -271,11 +339,11 @@ class OperaSampler(PairSampler):
         return {**super().state(), "n0": int(self.n0), "resets": int(self.resets), **self.last}
 
 
-SAMPLERS = {"basic": BasicSampler, "rs2": RS2Sampler, "opera": OperaSampler}
+SAMPLERS = {"basic": BasicSampler, "rs2": RS2Sampler, "opera": OperaSampler, "infobatch": InfoBatchSampler}
 
 
 def make_sampler(name: str, query_ids, *, batch_size: int, total_steps: int, seed: int, scores=None, **params):
-    """A sampler by name (``basic``, ``rs2``, ``opera``); ``opera`` needs the initial pair ``scores``."""
+    """A sampler by name (``basic``, ``rs2``, ``opera``, ``infobatch``); ``opera`` needs the initial pair ``scores``."""
     if name not in SAMPLERS:
         raise PrunebenchError(f"unknown sampler '{name}'; use one of {', '.join(SAMPLERS)}")
     if name == "opera":

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+import json
+from dataclasses import dataclass, field
+
 from prunebench.errors import PrunebenchError
 from prunebench.tasks.base import Evaluation, Task
 from prunebench.tasks.registry import register_task
@@ -47,6 +50,38 @@ def synthetic_data(size: int, seed: int, split: str = "train"):
     return pair_examples(build_split(f"synthetic-{seed}-{size}", split, corpus, queries, qrels, source="synthetic"))
 
 
+# sweep-row columns beside eval_* (mean and standard error over the test queries)
+EXTRA_MEASURES = {"ndcg@10": "ndcg_at_10", "recall@10": "recall_at_10", "recall@20": "recall_at_20",
+                  "recall@100": "recall_at_100", "opera_ndcg@10": "opera_ndcg_at_10"}
+
+
+@dataclass(frozen=True)
+class RetrievalEvaluation(Evaluation):
+    """NDCG@10 as the evaluation, plus Recall@10/20/100, OPERA's NDCG and their standard errors, and the
+    run's training-side facts (query coverage, queries seen, the NDCG@10-vs-steps curve) as row columns."""
+
+    extras: dict = field(default_factory=dict)
+
+    def row(self) -> dict:
+        return {**super().row(), **self.extras}
+
+
+def evaluation_extras(summary: dict, meta: dict) -> dict:
+    out = {}
+    for key, column in EXTRA_MEASURES.items():
+        out[column] = float(summary[key]["mean"])
+        out[f"{column}_se"] = float(summary[key]["se"])
+    out["n_test_queries"] = int(summary["ndcg@10"]["n"])
+    out["query_coverage"] = float(meta.get("query_coverage", float("nan")))
+    out["queries_seen"] = float(meta.get("queries_seen", float("nan")))
+    out["n_train_queries"] = int(meta.get("n_train_queries", -1))
+    out["pair_forwards"] = int(meta.get("pair_forwards", -1))
+    out["mining_wall_time_s"] = float(meta.get("mining_s", float("nan")))
+    out["sampler"] = str(meta.get("sampler", ""))
+    out["quality_curve"] = json.dumps([[int(s), round(float(v), 6)] for s, v in meta.get("curve", [])])
+    return out
+
+
 @register_task("retrieval")
 class Retrieval(Task):
     """Dense retrieval fine-tuning (OPERA's setting): SciFact or any BEIR folder, NDCG@10."""
@@ -59,9 +94,15 @@ class Retrieval(Task):
     def load_split(self, data_cfg: dict, split: str):
         from prunebench.tasks.retrieval.beir import load_retrieval_split, pair_examples, restrict_corpus
 
+        from prunebench.tasks.retrieval.beir import check_corpus_memory, restrict_queries
+
+        data_cfg = data_cfg or {}
         data = load_retrieval_split(data_cfg, split)
-        if (data_cfg or {}).get("corpus_docs"):
+        if split == "train" and data_cfg.get("train_queries"):
+            data = restrict_queries(data, int(data_cfg["train_queries"]), seed=int(data_cfg.get("corpus_seed", 0)))
+        if data_cfg.get("corpus_docs"):
             data = restrict_corpus(data, int(data_cfg["corpus_docs"]), seed=int(data_cfg.get("corpus_seed", 0)))
+        check_corpus_memory(data.corpus, data_cfg.get("memory_mb"), where=f"retrieval {split} split")
         return pair_examples(data)
 
     def strata(self, examples) -> np.ndarray:
@@ -119,8 +160,15 @@ class Retrieval(Task):
 
     def evaluate(self, predictions: np.ndarray, examples) -> Evaluation:
         """Standard NDCG@10 (pytrec_eval) of the exact-search ranking ``predictions``; error = 1 − NDCG@10."""
-        value = float(self.evaluate_all(predictions, examples)["ndcg@10"]["mean"])
-        return Evaluation("ndcg@10", value, 1.0 - value, True)
+        summary = self.evaluate_all(predictions, examples)
+        value = float(summary["ndcg@10"]["mean"])
+        return RetrievalEvaluation("ndcg@10", value, 1.0 - value, True,
+                                   evaluation_extras(summary, getattr(predictions, "meta", {}) or {}))
+
+    def recipe(self, train_cfg) -> dict:
+        from prunebench.tasks.retrieval.training import recipe
+
+        return recipe(train_cfg)
 
     def evaluate_all(self, predictions: np.ndarray, examples) -> dict:
         """Mean and standard error of NDCG@10, Recall@10/20/100 and OPERA's NDCG@10."""

@@ -9,6 +9,13 @@ negatives), per-example losses (reduction none) times the sampler's weights, ave
 decay to 0, gradient clipping at ``grad_clip`` (HF Trainer's 1.0). After each step the sampler
 ``observe``-s the batch's positive cosines (OPERA's online score refresh).
 
+The sampler is the recipe's ``sampler`` (``basic``, ``rs2``, ``opera``, ``infobatch``) or, when the
+sweep's rs2/infobatch protocols set ``dynamic_pruning`` (the image loop's key), the retrieval sampler
+it names (:data:`DYNAMIC_RULES`). ``eval_steps``: NDCG@10 on the evaluation set at those steps too
+(the quality-versus-steps curve, ``result.curve``; their time is left out of ``wall_time_s``). With
+``steps = 0`` nothing is mined or trained (the pretrained arm). The test predictions carry the run's
+training-side facts (:class:`RetrievalPredictions`: query coverage, queries seen, the curve).
+
 An "epoch" for the callbacks is ``ceil(n_queries / batch_size)`` steps; its ``stats.losses`` hold the
 last training loss of each pair seen in it (NaN for pairs not drawn).
 """
@@ -28,8 +35,11 @@ RECIPE_DEFAULTS = {
     "steps": 50, "batch_size": 16, "lr": 2e-5, "weight_decay": 0.01, "warmup_ratio": 0.05, "grad_clip": 1.0,
     "temperature": 0.05, "hard_negatives": True, "negative_ranks": [10, 100],
     "sampler": "basic", "sampler_params": {}, "eval_batch_size": 64, "threads": None, "progress": False,
-    "corpus_embeddings": None,
+    "corpus_embeddings": None, "dynamic_pruning": None, "eval_steps": [],
 }
+# The sweep protocols' training-time samplers (prunebench.sweep.protocols: rs2, infobatch set
+# ``dynamic_pruning`` as for the image loop; retrieval reads the same keys as its own samplers).
+DYNAMIC_RULES = {"rs2": ("rs2", False), "rs2-with-replacement": ("rs2", True), "infobatch": ("infobatch", None)}
 
 
 def recipe(train_cfg) -> dict:
@@ -37,7 +47,19 @@ def recipe(train_cfg) -> dict:
     unknown = sorted(set(cfg) - set(RECIPE_DEFAULTS))
     if unknown:
         raise PrunebenchError(f"retrieval recipe has no key(s) {', '.join(unknown)}; known: {', '.join(sorted(RECIPE_DEFAULTS))}")
-    return {**RECIPE_DEFAULTS, **cfg}
+    cfg = {**RECIPE_DEFAULTS, **cfg}
+    dynamic = cfg["dynamic_pruning"]
+    if dynamic:
+        rule = dynamic.get("rule")
+        if rule not in DYNAMIC_RULES:
+            raise PrunebenchError(f"retrieval dynamic_pruning rule '{rule}' is not one of {', '.join(DYNAMIC_RULES)}")
+        sampler, replacement = DYNAMIC_RULES[rule]
+        ratio = float(dynamic.get("ratio", 0.5))
+        params = ({"fraction": round(1.0 - ratio, 12), "replacement": replacement} if sampler == "rs2" else
+                  {"ratio": ratio, "anneal": float(dynamic.get("anneal", 0.875)),
+                   "pool_rule": dynamic.get("pool_rule", "mean")})
+        cfg = {**cfg, "sampler": sampler, "sampler_params": {**params, **(cfg["sampler_params"] or {})}}
+    return cfg
 
 
 @dataclass
@@ -75,6 +97,8 @@ class RetrievalTrainResult:
     sampler_state: dict
     pair_forwards: int
     epochs: int  # callback epochs completed (ceil(n_queries / batch_size) steps each)
+    curve: list = field(default_factory=list)  # [(step, NDCG@10)] at the recipe's eval_steps and the end
+    extras: dict = field(default_factory=dict)  # training-side facts for the sweep row (coverage, ...)
 
 
 def encode_queries_and_docs(model, examples, batch_size: int):
@@ -125,6 +149,29 @@ def mine_negatives(model, examples, ranks, batch_size: int, cached: str | None =
     return out
 
 
+class RetrievalPredictions(np.ndarray):
+    """The query × corpus cosine matrix of a trained model, carrying the training-side facts of the run
+    (``meta``: query coverage, queries seen, the NDCG@10 curve) to :meth:`Retrieval.evaluate`, which
+    puts them in the sweep row (``Task.train``'s result has no other way into the row today)."""
+
+    @classmethod
+    def wrap(cls, array, meta: dict) -> "RetrievalPredictions":
+        out = np.asarray(array).view(cls)
+        out.meta = dict(meta)
+        return out
+
+    def __array_finalize__(self, obj):
+        self.meta = getattr(obj, "meta", {})
+
+
+def _ndcg(predictions, eval_set) -> float:
+    from prunebench.tasks.retrieval.evaluation import evaluate_scores, summarize
+
+    queries = eval_set.unique_queries
+    scores = evaluate_scores(eval_set.qrels(), queries, eval_set.corpus.doc_ids, np.asarray(predictions))
+    return float(summarize(scores)["ndcg@10"]["mean"])
+
+
 def lr_factor(step: int, total: int, warmup_ratio: float) -> float:
     """Linear warmup over ``ceil(warmup_ratio·total)`` steps, then linear decay to 0 (HF's schedule)."""
     warmup = int(math.ceil(warmup_ratio * total))
@@ -151,8 +198,8 @@ def train_retriever(model, examples, train_cfg, *, seed: int, device: str = "cpu
     # everything the pretrained encoder provides, before the first update
     t0 = time.perf_counter()
     negatives = (mine_negatives(model, examples, cfg["negative_ranks"], cfg["eval_batch_size"], cfg["corpus_embeddings"])
-                 if cfg["hard_negatives"] else {})
-    if cfg["sampler"] == "opera" and scores is None:
+                 if cfg["hard_negatives"] and total > 0 else {})
+    if cfg["sampler"] == "opera" and scores is None and total > 0:
         scores = pair_similarity(model, examples, cfg["eval_batch_size"])
     mining_s = time.perf_counter() - t0
     sampler = make_sampler(cfg["sampler"], examples.query_ids, batch_size=cfg["batch_size"], total_steps=total,
@@ -166,8 +213,16 @@ def train_retriever(model, examples, train_cfg, *, seed: int, device: str = "cpu
     steps_per_epoch = max(1, math.ceil(sampler.n / sampler.batch_size))
     stats, epoch = RetrievalEpochStats.empty(0, examples.ids), 0
     corpus, step_losses, pair_forwards = examples.corpus, [], 0
+    eval_steps = sorted({int(s) for s in (cfg["eval_steps"] or []) if 0 < int(s) < total})
+    curve, eval_s = [], 0.0
     model.train()
     for step in range(total):
+        if step in eval_steps and eval_set is not None and predict is not None:
+            t1 = time.perf_counter()
+            model.eval()
+            curve.append((step, _ndcg(predict(model, eval_set), eval_set)))
+            model.train()
+            eval_s += time.perf_counter() - t1
         positions = sampler.batch(step)
         rng = np.random.default_rng([int(seed), 31, step])
         neg_docs = []
@@ -201,9 +256,18 @@ def train_retriever(model, examples, train_cfg, *, seed: int, device: str = "cpu
             epoch += 1
             stats = RetrievalEpochStats.empty(epoch, examples.ids)
     model.eval()
+    train_wall_s = time.perf_counter() - start - eval_s  # mining + training, no evaluation
     test_logits = predict(model, eval_set) if (eval_set is not None and predict is not None) else None
-    result = RetrievalTrainResult(model, test_logits, total, time.perf_counter() - start, mining_s, step_losses,
-                                  sampler.state(), pair_forwards, epoch)
+    n_split = len(getattr(examples.data, "qrels", {}) or {}) or sampler.n
+    state = sampler.state()
+    extras = {"query_coverage": sampler.n / n_split, "queries_seen": float(state["query_coverage"]) * sampler.n / n_split,
+              "n_train_queries": int(sampler.n), "n_split_queries": int(n_split), "pair_forwards": int(pair_forwards),
+              "mining_s": float(mining_s), "curve_eval_s": float(eval_s), "train_wall_s": float(train_wall_s), "sampler": cfg["sampler"]}
+    if test_logits is not None:
+        curve.append((total, _ndcg(test_logits, eval_set)))
+        test_logits = RetrievalPredictions.wrap(test_logits, {**extras, "curve": curve})
+    result = RetrievalTrainResult(model, test_logits, total, train_wall_s, mining_s,
+                                  step_losses, state, pair_forwards, epoch, curve, extras)
     if checkpoint_path is not None:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, checkpoint_path)
     for cb in callbacks:
