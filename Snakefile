@@ -47,7 +47,9 @@ include: "workflow/rules/scaling.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/headline.smk"
-if config.get("task") == "retrieval":  # the arms table and NDCG@10-vs-steps figure; no theory, no scaling fits
+if config.get("task") == "text-lm":  # the domain-composition figure; no perceptron theory
+    include: "workflow/rules/text.smk"
+if config.get("task") == "retrieval":  # the arms table and NDCG@10-vs-steps figure instead of the scaling fits
     include: "workflow/rules/retrieval.smk"
 
 report: "workflow/report/workflow.rst"

@@ -286,7 +286,7 @@ def test_outputs_predictions_and_the_direction_of_evaluate(task):
     assert task.evaluate(predictions, [0, 1]).error == pytest.approx(310 / 110)
     better = task.evaluate(predictions * [0.5, 1.0], [0, 1])
     assert better.value < task.evaluate(predictions, [0, 1]).value  # lower NLL = lower (better) perplexity
-    with pytest.raises(PrunebenchError, match="records loss, embedding, n_tokens, not logits"):
+    with pytest.raises(PrunebenchError, match="records loss, embedding, probabilities, n_tokens, el2n, not logits"):
         task.example_outputs(result.model, train, ("logits",))
 
 

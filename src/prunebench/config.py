@@ -77,7 +77,7 @@ def check_known_keys(values, known, *, where: str, noun: str = "key", fix: str |
 
 
 # Tasks whose recipe (probe section, sweep.train) has its own schema (config.schema.yaml's if/then).
-TASK_PROBE_SCHEMAS = {"retrieval": "retrieval_probe"}
+TASK_PROBE_SCHEMAS = {"text-lm": "text_probe", "retrieval": "retrieval_probe"}
 
 
 def check_sweep_train(config: dict, source: str = "config") -> dict:

@@ -51,6 +51,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     from prunebench.provenance import code_version, config_hash
 
     config = load_config(args.config)
+    if (config.get("task") or "image-classification") != "image-classification":
+        return _prepare_task_splits(config, args)
     data_cfg = with_defaults(config["data"])
     splits = {split: split_manifest(data_cfg, split) for split in ("train", "test")}
     classes = [info.pop("classes") for info in splits.values()][0]
@@ -63,6 +65,37 @@ def run_prepare(args: argparse.Namespace) -> int:
     for split, info in splits.items():
         log.info("%s %s: %d of %d images, %s, cache %s", data_cfg["dataset"], split, info["size"], info["full_size"],
                  info["checksum"][:19], info["cache"])
+    log.info("wrote %s", out)
+    return 0
+
+
+def _prepare_task_splits(config: dict, args: argparse.Namespace) -> int:
+    """Another task's manifest: each of its splits loaded through ``Task.load_split`` (size, checksum,
+    ids hash, and the stratum counts of ``Task.strata``); a split the task lacks is left out."""
+    from prunebench.config import results_dir
+    from prunebench.errors import PrunebenchError
+    from prunebench.provenance import code_version, config_hash
+    from prunebench.tasks import task_of_config
+
+    import numpy as np
+
+    task, splits = task_of_config(config), {}
+    for split in getattr(task, "splits", ("train", "test")):
+        try:
+            examples = task.load_split(config["data"], split)
+        except PrunebenchError:
+            if split in ("train", "test"):
+                raise
+            continue
+        strata = task.strata(examples)
+        splits[split] = dict(size=len(examples), checksum=examples.checksum, ids_sha256=_ids_hash(examples.ids),
+                             strata_counts=None if strata is None else np.bincount(np.asarray(strata)).tolist())
+        log.info("%s %s: %d examples, %s", task.name, split, len(examples), examples.checksum[:19])
+    manifest = dict(name=config["name"], task=task.name, splits=splits, data_config=config["data"],
+                    config_hash=config_hash(config["data"]), code_version=code_version())
+    out = Path(args.out) if args.out else results_dir(config) / "data" / "manifest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     log.info("wrote %s", out)
     return 0
 

@@ -29,6 +29,15 @@ def register(subparsers) -> None:
     compute.add_argument("--sweep", required=True, help="sweep table (results/<name>/sweep.parquet)")
     compute.add_argument("--out", required=True, help="output PNG (figures/<name>/accuracy_vs_compute.png)")
     compute.set_defaults(func=run_compute)
+    composition = commands.add_parser(
+        "composition", help="domain composition (documents, tokens) before and after each window (text-lm)",
+        description="Share of documents and of tokens per domain: the pool, a random selection and the low / "
+                    "medium / high windows of each metric at rate f (prunebench.figures.composition).")
+    composition.add_argument("--config", required=True, help="scale name or YAML path (task text-lm)")
+    composition.add_argument("--scores-dir", required=True, help="score tables of the pool (results/<name>/scores)")
+    composition.add_argument("--out", required=True, help="output PNG (figures/<name>/domain_composition.png)")
+    composition.add_argument("--csv", default=None, help="also write the table here")
+    composition.set_defaults(func=run_composition)
 
 
 def run_empirical(args: argparse.Namespace) -> int:
@@ -53,6 +62,18 @@ def run_empirical(args: argparse.Namespace) -> int:
         print(reason)
     for path in make_empirical_figures(config, sweep, scaling, args.outdir, left_out):
         print(path)
+    return 0
+
+
+def run_composition(args: argparse.Namespace) -> int:
+    from prunebench.config import load_config
+    from prunebench.figures.composition import composition_from_config, plot_composition
+
+    config = load_config(args.config)
+    table = composition_from_config(config, args.scores_dir)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    print(plot_composition(table, args.out, title=f"{config['name']}: domain composition before and after pruning"))
     return 0
 
 

@@ -133,7 +133,8 @@ def compute_metric(config: dict, name: str, *, out: str | Path | None = None, ov
         "label_smoothing": ctx.label_smoothing, "target_split": result.target_split,
     }
     path = Path(out) if out else default_score_path(config, name)
-    write_scores(path, ctx.train_set.ids, result.scores, provenance, score_se=result.score_se)
+    write_scores(path, ctx.train_set.ids, result.scores, provenance, score_se=result.score_se,
+                 columns=(result.extra or {}).get("columns"))
     log.info("%s: %d scores -> %s (%.1f s here, %.1f s stand-alone, %.1f probe-epochs)", name, len(result.scores), path,
              compute_s, provenance["wall_time_s"], result.cost_probe_epochs)
     return path

@@ -82,10 +82,10 @@ class MetricContext:
     @classmethod
     def from_config(cls, config: dict, *, device: str | None = None, train_set=None, test_set=None,
                     probe_root: Path | None = None) -> "MetricContext":
-        if train_set is None:
-            from prunebench.data import load_dataset
+        if train_set is None:  # the config's task's train split (the image task: data.load_dataset)
+            from prunebench.tasks import task_of_config
 
-            train_set = load_dataset(config["data"], "train")
+            train_set = task_of_config(config).load_split(config["data"], "train")
         probe_root = probe_root or os.environ.get("PRUNEBENCH_PROBE_DIR") or results_dir(config) / "probes"
         return cls(config=config, train_set=train_set, device=resolve_device(device or config.get("device")),
                    probe_root=Path(probe_root), _test_set=test_set)
@@ -157,9 +157,9 @@ class MetricContext:
     def test_set(self):
         self.check_readable("test")
         if self._test_set is None:
-            from prunebench.data import load_dataset
+            from prunebench.tasks import task_of_config
 
-            self._test_set = load_dataset(self.config["data"], "test")
+            self._test_set = task_of_config(self.config).load_split(self.config["data"], "test")
         return self._test_set
 
     def derive(self, *keys) -> int:
@@ -231,7 +231,11 @@ class MetricContext:
         """The run's model with the weights saved after ``epoch`` epochs, in eval mode."""
         import torch
 
-        model = self.task.checkpoint_model(run.spec.model, run.spec.model_kwargs, self.train_set)
+        task = self.task
+        if hasattr(task, "probe_model"):  # a task whose bare model needs the whole recipe (text-lm: its tokenizer)
+            model = task.probe_model(run.spec.probe_config(self.probe_cfg), self.train_set)
+        else:
+            model = task.checkpoint_model(run.spec.model, run.spec.model_kwargs, self.train_set)
         state = torch.load(run.checkpoint(epoch), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         return model.to(self.device).eval()

@@ -32,11 +32,17 @@ def el2n(ctx, params):
     at one epoch**, as in the paper (not summed over the epochs of one run). The paper's ImageNet
     variants are ``ensemble_size: 1`` (EL2N-1-model) and ``ensemble_size: 20`` (EL2N-20-models);
     Paul et al. used 10 probes at epoch 20 of 200 for CIFAR-10. ``score_se``: standard error of the
-    ensemble mean (:func:`~prunebench.metrics.common.member_se`; NaN for one probe).
+    ensemble mean (:func:`~prunebench.metrics.common.member_se`; NaN for one probe). A language-model
+    task (``sequence_el2n``, text-lm) gives each document the mean of the per-token norms
+    ``||softmax(z_t) - onehot(y_t)||_2`` over its next-token targets (Marion et al. 2023's EL2N for LM
+    pretraining data).
     """
     epoch = ctx.resolve_epoch(params["epoch"])
     runs = ctx.ensemble_runs(int(params["ensemble_size"]), save_epochs={epoch})
-    norms = el2n_per_model([ctx.logits(r, "train", epoch) for r in runs], ctx.labels)
+    if getattr(ctx.task, "sequence_el2n", False):  # a language model: the mean per-token norm (text-lm task)
+        norms = np.stack([ctx._cached(r, "el2n", "train", epoch) for r in runs]).astype(np.float64)
+    else:
+        norms = el2n_per_model([ctx.logits(r, "train", epoch) for r in runs], ctx.labels)
     return MetricResult(scores=norms.mean(axis=0), variant=f"ensemble-mean,k={len(runs)},epoch={epoch}",
                         probe_epochs=epoch, score_se=member_se(norms), n_models=len(runs),
                         **run_costs(runs, len(ctx.train_set), epoch))

@@ -8,7 +8,8 @@ it for its token budget, and score every document of ``ctx.train_set``:
 ranking by perplexity, without the overflow). Higher score = harder (high perplexity), the suite's
 convention; the low / medium / high windows of the selection rule ``window`` pick from it.
 ``extra`` carries ``n_tokens`` (per document, for token-weighted compositions), the domains, the
-reference model's parameter count and its training tokens / steps / validation curve.
+reference model's parameter count and its training tokens / steps / validation curve; the score
+table (``metrics compute``) stores ``n_tokens`` and ``domain`` as columns beside ``score``.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def perplexity(ctx, params):
              "reference_steps": int(result.steps), "reference_documents": len(reference),
              "reference_checksum": reference.checksum, "reference_curve": result.curve,
              "tokenizer": model.tokenizer.describe()}
+    # stored as columns of the score table (prunebench.metrics.storage.write_scores): token-weighted
+    # domain compositions read them (prunebench.figures.composition)
+    extra["columns"] = {"n_tokens": n_tokens, "domain": extra["domain"].astype(np.int64)}
     dims = model.dims
     variant = (f"reference-lm d{dims['d_model']}xL{dims['n_layers']},{model.tokenizer.kind}{model.tokenizer.vocab_size}"
                f"@{result.tokens}tok")

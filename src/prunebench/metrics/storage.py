@@ -65,8 +65,9 @@ class ScoreTable:
         return str(self.provenance["metric"])
 
 
-def write_scores(path: str | os.PathLike, ids, scores, provenance: dict, score_se=None) -> Path:
-    """Write a score table (rows sorted by example id); returns the path. ``score_se``: None = all NaN."""
+def write_scores(path: str | os.PathLike, ids, scores, provenance: dict, score_se=None, columns: dict | None = None) -> Path:
+    """Write a score table (rows sorted by example id); returns the path. ``score_se``: None = all NaN.
+    ``columns``: more per-example columns aligned to ``ids`` (e.g. perplexity's ``n_tokens``), stored as they are."""
     ids = np.asarray(ids, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     score_se = np.full(scores.shape, np.nan) if score_se is None else np.asarray(score_se, dtype=np.float64)
@@ -88,6 +89,11 @@ def write_scores(path: str | os.PathLike, ids, scores, provenance: dict, score_s
         if not isinstance(prov[key], str):
             prov[key] = json.dumps(prov[key], sort_keys=True, default=str)
     frame = pd.DataFrame({"example_id": ids[order], "score": scores[order], "score_se": score_se[order]})
+    for key, values in (columns or {}).items():
+        values = np.asarray(values)
+        if values.shape != ids.shape or key in frame.columns or key in prov:
+            raise ValueError(f"extra score column '{key}' must be a new name aligned with the ids")
+        frame[key] = values[order]
     for key, value in prov.items():
         frame[key] = _column_value(key, value)
     import pyarrow as pa

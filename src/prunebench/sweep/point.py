@@ -103,15 +103,24 @@ def evaluation_set(config: dict, seeds: dict):
     from prunebench.data import balanced_subsample
     from prunebench.tasks import task_of_config
 
-    test_set = task_of_config(config).load_split(config["data"], "test")
+    task = task_of_config(config)
+    test_set = task.load_split(config["data"], "test")
     size = sweep_settings(config)["test_size"]
     if size is None or size >= len(test_set):
         return test_set
-    return test_set.subset(balanced_subsample(test_set.labels, int(size), seeds["test_subset_seed"]))
+    return test_set.subset(balanced_subsample(task_strata(task, test_set), int(size), seeds["test_subset_seed"]))
+
+
+def task_strata(task, examples) -> np.ndarray:
+    """What the sweep's subsamples and selection balance: ``Task.strata`` (image: the class labels;
+    text: the domains); one stratum for a task without strata."""
+    strata = task.strata(examples)
+    return np.zeros(len(examples), dtype=np.int64) if strata is None else np.asarray(strata)
 
 
 def initial_positions(train_labels: np.ndarray, point: SweepPoint, seeds: dict) -> np.ndarray:
-    """Positions (in the configured train set) of the N-example initial dataset."""
+    """Positions (in the configured train set) of the N-example initial dataset, balanced over
+    ``train_labels`` (the task's strata, :func:`task_strata`)."""
     from prunebench.data import balanced_subsample
 
     if point.initial_size > len(train_labels):
@@ -143,8 +152,13 @@ def kept_positions(point: SweepPoint, scores, labels, seeds: dict, config: dict,
         return np.arange(len(labels))
     from prunebench.selection import select
 
-    keep = "hard" if point.keep == RANDOM_METRIC else point.keep  # random scores: any end is a uniform draw
     chosen = selection_choice(config)
+    keep = point.keep
+    if point.keep == RANDOM_METRIC:  # random scores: any end (any window) is a uniform draw
+        from prunebench.selection import get_rule
+
+        keeps = get_rule(chosen["rule"]).keeps
+        keep = "hard" if "hard" in keeps else keeps[-1]
     return select(scores, labels, point.fraction_kept, keep=keep, seed=seeds["selection_seed"],
                   class_balance=chosen["class_balance"], rule=chosen["rule"],
                   ccs_hard_cutoff=chosen["ccs"]["hard_cutoff"], ccs_strata=chosen["ccs"]["strata"], ids=ids)
@@ -193,11 +207,14 @@ class PrunedSet:
 def prune_for_point(config: dict, point: SweepPoint, train_set, seeds: dict, score_path=None) -> PrunedSet:
     """Subsample N examples, read their scores (restricted to the subset), select round(f·N) of them."""
     from prunebench.data import check_class_counts
+    from prunebench.tasks import task_of_config
 
+    task = task_of_config(config)
+    strata = task_strata(task, train_set)
     if hasattr(train_set, "classes"):  # a class-balanced selection needs every class's balanced share
-        check_class_counts(train_set.labels, train_set.classes, point.initial_size,
+        check_class_counts(strata, train_set.classes, point.initial_size,
                            float(selection_choice(config)["class_balance"]), what="sweep size N =")
-    positions = initial_positions(train_set.labels, point, seeds)
+    positions = initial_positions(strata, point, seeds)
     check_point_rule(config, point)
     if get_protocol(point.protocol).trains_on == "initial":  # a baseline protocol: all N, no scores
         initial = train_set.subset(positions)
@@ -207,7 +224,7 @@ def prune_for_point(config: dict, point: SweepPoint, train_set, seeds: dict, sco
         subset_scores(point, train_set.ids, positions, seeds, score_path, score_hash(config, point.metric),
                       sweep_settings(config)["score_source"])
     initial = train_set.subset(positions)
-    return PrunedSet(initial, kept_positions(point, scores, initial.labels, seeds, config, initial.ids), provenance)
+    return PrunedSet(initial, kept_positions(point, scores, strata[positions], seeds, config, initial.ids), provenance)
 
 
 @dataclass
@@ -248,6 +265,7 @@ def run_point(config: dict, point: SweepPoint, *, score_path=None, baseline_row:
     row = _row(config, point, seeds, pruned, test_set, result, recipe, selection.score_provenance, device, threads,
                time.perf_counter() - started)
     row["kept_ids_hash"] = config_hash(sorted(int(i) for i in pruned.ids))
+    row.update(extra_evaluation_fields(config, result, test_set, recipe, device))
     row.update(protocol_fields(point, len(pruned), overrides))
     row.update(cost_fields(row))
     return row
@@ -293,9 +311,9 @@ def score_cost(config: dict, point: SweepPoint, provenance: dict) -> dict:
     """
     if point.is_baseline or point.metric == RANDOM_METRIC or get_protocol(point.protocol).trains_on != "kept":
         return {"score_source": "none", "score_probe_epochs": 0.0, "score_probe_steps": 0, "score_wall_time_s": 0.0}
-    from prunebench.training import TrainConfig
+    from prunebench.tasks import task_of_config
 
-    batch_size = TrainConfig.from_dict(config.get("probe") or {}).batch_size
+    batch_size = int(task_of_config(config).recipe(config.get("probe") or {}).get("batch_size") or 1)
     epochs = float(provenance.get("cost_probe_epochs") or 0.0)
     n_scored = int(provenance.get("n_examples") or 0)
     return {"score_source": sweep_settings(config)["score_source"], "score_probe_epochs": epochs,
@@ -309,6 +327,18 @@ def evaluation_fields(config: dict, result, test_set) -> dict:
     from prunebench.tasks import task_of_config
 
     return task_of_config(config).evaluate(result.test_logits, test_set).row()
+
+
+def extra_evaluation_fields(config: dict, result, test_set, recipe: dict, device: str) -> dict:
+    """The task's evaluations beyond ``eval_*`` (``Task.extra_evaluation``, where the task has one; the
+    text-lm task: held-out NLL on clean prose and the movie-review sentiment probe), as extra columns."""
+    from prunebench.tasks import task_of_config
+
+    task = task_of_config(config)
+    if not hasattr(task, "extra_evaluation"):
+        return {}
+    return task.extra_evaluation(result.model, test_set, result.test_logits, recipe, config["data"], device=device,
+                                 seed=int(config["seed"]))
 
 
 def accuracy_fields(result, evaluation: dict) -> dict:

@@ -7,8 +7,8 @@ baseline -> domain composition before and after (share of documents and of token
 validation NLL / perplexity, the checkpoint curve and the steps to match the unpruned baseline's
 final loss.
 
-The Snakemake workflow is not wired to this task yet; :func:`run_pruning` is the reference
-implementation it would follow, and the CPU miniature in ``docs/text.md`` runs it::
+The Snakemake workflow runs the same steps stage by stage (``--config text-ci``, docs/text.md);
+:func:`run_pruning` is the one-process reference, and the CPU miniature in ``docs/text.md`` runs it::
 
     python -m prunebench.tasks.text_lm.pipeline --preset miniature --out results/text-miniature.json
 """

@@ -38,8 +38,11 @@ TRAIN_DEFAULTS = {
     "model": "mini", "tokenizer": {"kind": "bpe", "vocab_size": 1024}, "context": 128, "batch_size": 16,
     "lr": 3e-3, "weight_decay": 0.1, "betas": [0.9, 0.95], "warmup_frac": 0.05, "min_lr_frac": 0.1, "grad_clip": 1.0,
     "tokens": None, "steps": None, "epochs": 1, "packing": True, "eval_points": 8, "eval_batch_size": 64,
-    "threads": None, "progress": False,
+    "threads": None, "progress": False, "label_smoothing": 0.0, "model_kwargs": None, "downstream": None,
 }
+# keys the probe machinery passes to every task (metrics.label_smoothing, an empty model_kwargs) and
+# the sweep's downstream evaluations (prunebench.tasks.text_lm.task.TextLM.extra_evaluation): the
+# training loop reads none of them
 
 
 def train_options(train_cfg) -> dict:
@@ -47,6 +50,12 @@ def train_options(train_cfg) -> dict:
     unknown = sorted(set(cfg) - set(TRAIN_DEFAULTS))
     if unknown:
         raise PrunebenchError(f"text-lm recipe has no key(s) {', '.join(unknown)}; known: {', '.join(TRAIN_DEFAULTS)}")
+    if float(cfg.get("label_smoothing") or 0.0) != 0.0:
+        raise PrunebenchError(f"text-lm trains without label smoothing, got label_smoothing {cfg['label_smoothing']}; "
+                              "set metrics.label_smoothing: 0")
+    if cfg.get("model_kwargs"):
+        raise PrunebenchError(f"text-lm models take no model_kwargs ({cfg['model_kwargs']}); give model a preset name "
+                              "or {d_model, n_layers, n_heads}")
     return {**TRAIN_DEFAULTS, **cfg}
 
 
@@ -82,6 +91,11 @@ class TextTrainResult:
     curve: list = field(default_factory=list)
     test_logits: np.ndarray | None = None
     final_val_nll: float = float("nan")
+
+    @property
+    def train_steps(self) -> int:
+        """The optimizer steps taken (the name the sweep rows and protocols read)."""
+        return self.steps
 
 
 def encode_documents(tokenizer, texts) -> list[np.ndarray]:
@@ -266,9 +280,12 @@ def train_lm(model, examples, train_cfg, *, seed: int, device="cpu", eval_set=No
     return result
 
 
-def score_documents(model, examples, *, batch_size: int = 64, device="cpu", embedding: bool = False) -> dict:
+def score_documents(model, examples, *, batch_size: int = 64, device="cpu", embedding: bool = False,
+                    el2n: bool = False) -> dict:
     """Per document: ``nll_sum`` (summed NLL of its targets), ``n_tokens`` and, if asked, the
-    mean-pooled final hidden state ``embedding`` (eval mode, each document windowed on its own)."""
+    mean-pooled final hidden state ``embedding`` and (``el2n``) ``el2n_sum``, the summed per-token
+    error norm ``||softmax(z_t) - onehot(y_t)||_2``, and ``p_target_sum``, the summed probability of
+    the target tokens (eval mode, each document windowed on its own)."""
     import torch
     from torch.nn import functional as F
 
@@ -293,6 +310,8 @@ def score_documents(model, examples, *, batch_size: int = 64, device="cpu", embe
     width = model.dims["d_model"]
     pooled = np.zeros((n, width), dtype=np.float64) if embedding else None
     pooled_n = np.zeros(n, dtype=np.int64)
+    error_norm = np.zeros(n, dtype=np.float64) if el2n else None
+    p_target = np.zeros(n, dtype=np.float64) if el2n else None
     was_training = model.training
     model.to(device).eval()
     with torch.no_grad():
@@ -308,6 +327,14 @@ def score_documents(model, examples, *, batch_size: int = 64, device="cpu", embe
             scored = y != -100
             np.add.at(nll, own[scored], token_loss[scored])
             np.add.at(count, own[scored], 1)
+            if el2n:  # ||p - e_y||^2 = sum p^2 - 2 p_y + 1
+                probs = torch.softmax(logits.reshape(-1, logits.shape[-1]).float(), dim=-1)
+                mask = torch.from_numpy(scored).to(device)
+                target = torch.from_numpy(np.where(scored, y, 0)).to(device)
+                p_y = probs.gather(1, target[:, None])[:, 0]
+                norm = torch.sqrt(torch.clamp(probs.pow(2).sum(1) - 2 * p_y + 1, min=0.0))
+                np.add.at(error_norm, own[scored], norm[mask].cpu().numpy().astype(np.float64))
+                np.add.at(p_target, own[scored], p_y[mask].cpu().numpy().astype(np.float64))
             if embedding:
                 h = hidden.reshape(-1, width).double().cpu().numpy()
                 valid = own >= 0
@@ -316,6 +343,9 @@ def score_documents(model, examples, *, batch_size: int = 64, device="cpu", embe
     if was_training:
         model.train()
     out = {"nll_sum": nll, "n_tokens": count}
+    if el2n:
+        out["el2n_sum"] = error_norm
+        out["p_target_sum"] = p_target
     if embedding:
         out["embedding"] = (pooled / np.maximum(pooled_n, 1)[:, None]).astype(np.float32)
     return out
