@@ -177,3 +177,31 @@ def test_composition_table_and_figure(tmp_path):
     assert table.loc[table["selection"] == "high", "n_documents"].sum() == 20
     out = plot_composition(table, tmp_path / "composition.png")
     assert out.stat().st_size > 1000
+
+
+def test_data_prepare_describes_the_text_splits(tmp_path):
+    """``data prepare`` of a text-lm config (a JSONL corpus: no NLTK data needed) records each split
+    the task has, with its size, checksum and domain counts."""
+    import json
+
+    import yaml
+
+    from prunebench.cli import main
+
+    words = "the quick brown fox jumps over a lazy dog while seven tired cats watch it".split()
+    lines = [{"text": " ".join(words[(i + k) % len(words)] for k in range(40)), "domain": ["a", "b"][i % 2]}
+             for i in range(80)]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = {"name": "text-jsonl", "task": "text-lm", "seed": 0, "probe": {"model": "nano"},
+              "data": {"corpus": "jsonl", "path": str(corpus), "min_chars": 20,
+                       "splits": {"reference": 0.3, "train": 0.5, "validation": 0.1, "test": 0.1}}}
+    path = tmp_path / "text-jsonl.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "manifest.json"
+    assert main(["data", "prepare", "--config", str(path), "--out", str(out)]) == 0
+    manifest = json.loads(out.read_text())
+    assert manifest["task"] == "text-lm" and set(manifest["splits"]) <= {"reference", "train", "validation", "test"}
+    assert {"train", "test"} <= set(manifest["splits"])
+    assert sum(s["size"] for s in manifest["splits"].values()) == 80
+    assert sum(manifest["splits"]["train"]["strata_counts"]) == manifest["splits"]["train"]["size"]
