@@ -159,6 +159,11 @@ def test_extra_evaluation_reads_the_clean_domain_from_the_predictions(task, trai
     with pytest.raises(PrunebenchError, match="clean_domain"):
         task.extra_evaluation(model, held_out, predictions, {**SMOKE_RECIPE, "downstream": {"clean_domain": "x"}}, {})
     assert task.extra_evaluation(model, held_out, predictions, SMOKE_RECIPE, {}) == {}
+    from types import SimpleNamespace
+
+    curve = [{"step": 6, "tokens": 1536, "val_nll": 3.5}, {"step": 12, "tokens": 3072, "val_nll": 3.0}]
+    out = task.extra_evaluation(model, held_out, predictions, SMOKE_RECIPE, {}, result=SimpleNamespace(curve=curve))
+    assert out == {"eval_curve": "[[6, 1536, 3.5], [12, 3072, 3.0]]"}
 
 
 def test_composition_table_and_figure(tmp_path):

@@ -338,7 +338,7 @@ def extra_evaluation_fields(config: dict, result, test_set, recipe: dict, device
     if not hasattr(task, "extra_evaluation"):
         return {}
     return task.extra_evaluation(result.model, test_set, result.test_logits, recipe, config["data"], device=device,
-                                 seed=int(config["seed"]))
+                                 seed=int(config["seed"]), result=result)
 
 
 def accuracy_fields(result, evaluation: dict) -> dict:

@@ -212,15 +212,22 @@ class TextLM(Task):
                                     train_cfg={"eval_batch_size": min(int(batch_size), 64)})[names[what]]
 
     def extra_evaluation(self, model, eval_set, predictions, train_cfg, data_cfg, *, device="cpu",
-                         seed: int = 0) -> dict:
+                         seed: int = 0, result=None) -> dict:
         """Sweep-row columns beyond ``eval_*`` (recipe key ``downstream``): ``eval_nll_<domain>`` /
         ``eval_perplexity_<domain>`` on the held-out documents of ``clean_domain`` (read from the
         predictions already made, no extra pass), and ``sentiment_accuracy`` / ``sentiment_se`` /
-        ``sentiment_n_test`` of the movie-review linear probe on the frozen model."""
+        ``sentiment_n_test`` of the movie-review linear probe on the frozen model; with the train
+        ``result``, ``eval_curve``: its checkpoints ``[[step, tokens, val_nll], ...]`` as JSON (what
+        :func:`~.training.steps_to_match` reads)."""
+        import json
+
         from prunebench.tasks.text_lm.training import token_weighted_nll, train_options
 
         wanted = train_options(train_cfg)["downstream"] or {}
         out = {}
+        if result is not None and getattr(result, "curve", None):
+            out["eval_curve"] = json.dumps([[int(r["step"]), int(r["tokens"]), round(float(r["val_nll"]), 6)]
+                                            for r in result.curve])
         domain = wanted.get("clean_domain")
         if domain:
             names = list(getattr(eval_set, "domain_names", ()))
