@@ -80,11 +80,11 @@ def run_correlations(args: argparse.Namespace) -> int:
     expected_ids, title = None, "Spearman rank correlation of pruning scores"
     if args.config:
         from prunebench.config import load_config
-        from prunebench.data import load_dataset
         from prunebench.metrics.storage import read_current_scores
+        from prunebench.tasks import task_of_config
 
         config = load_config(args.config)
-        expected_ids = load_dataset(config["data"], "train").ids
+        expected_ids = task_of_config(config).load_split(config["data"], "train").ids  # image task: load_dataset
         title += f" ({config['name']}, N={len(expected_ids)})"
         for path in score_files(args.scores):  # a stale table is refused before anything is drawn
             read_current_scores(path, config, expected_ids)
