@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import logging
-import pkgutil
 import sys
 
 from prunebench import __version__
 from prunebench.errors import PrunebenchError
+from prunebench.plugins import import_plugins
 
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)  # a full disk or quota anywhere (data cache, probes): one line
 
@@ -25,8 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prunebench {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
+    for module in import_plugins(__name__):
         module.register(subparsers)
     return parser
 

@@ -19,8 +19,6 @@ the schema's ``rule`` enum are read from here (``tests/test_selection.py`` check
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import Callable
 
@@ -73,10 +71,9 @@ def _load() -> None:
     global _LOADED
     if _LOADED:
         return
-    package = importlib.import_module("prunebench.selection.rules")
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"prunebench.selection.rules.{info.name}")
+    from prunebench.plugins import import_plugins
+
+    import_plugins("prunebench.selection.rules")
     _LOADED = True
 
 

@@ -10,8 +10,6 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 
 from prunebench.errors import PrunebenchError
 
@@ -41,10 +39,9 @@ def unregister_task(name: str) -> None:
 
 def _load_builtins() -> None:
     """Import every task module or package of :mod:`prunebench.tasks` so that its decorator runs."""
-    package = importlib.import_module("prunebench.tasks")
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name not in _INFRASTRUCTURE and not info.name.startswith("_"):
-            importlib.import_module(f"prunebench.tasks.{info.name}")
+    from prunebench.plugins import import_plugins
+
+    import_plugins("prunebench.tasks", skip=set(_INFRASTRUCTURE))
 
 
 def list_tasks() -> list[str]:

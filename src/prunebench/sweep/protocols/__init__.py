@@ -20,8 +20,6 @@ Light at import (no torch): the Snakemake rule files import it at parse time.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 
 _REGISTRY: dict[str, "Protocol"] = {}
 def static_keeps() -> tuple[str, ...]:
@@ -70,9 +68,9 @@ def register_protocol(cls):
 
 def _load() -> None:
     """Import every module of this package (each registers its protocols)."""
-    names = sorted(module.name for module in pkgutil.iter_modules(__path__))
-    for name in ["static", *[n for n in names if n != "static"]]:  # the paper's protocols first
-        importlib.import_module(f"{__name__}.{name}")
+    from prunebench.plugins import import_plugins
+
+    import_plugins(__name__, first=("static",))  # the paper's protocols first
 
 
 def list_protocols() -> list[str]:
