@@ -111,7 +111,7 @@ def test_protocol_cells_restrict_sizes_strategies_fractions_and_seeds():
     ({"rs2": {"fractions": [0.3]}}, "not in the sweep's grid"),
     ({"infobatch": {"fractions": [0.5]}}, "not in the sweep's grid"),
     ({"fixed_compute": {"strategies": ["forgetting/hard"]}}, "not strategies of fixed_compute"),
-    ({"rs2": {"size": [200]}}, "unknown key"),
+    ({"rs2": {"size": [200]}}, r"sweep.protocol_cells.rs2 has no key\(s\) size; use "),
     ({"rs3": {}}, "unknown protocol 'rs3'"),
 ])
 def test_protocol_cells_outside_the_grid_are_refused(cells, message):

@@ -48,10 +48,9 @@ class SelectionRule:
     def params(self, overrides: dict | None = None) -> dict:
         """Defaults updated by ``overrides`` (unknown keys: one line naming the known ones)."""
         overrides = dict(overrides or {})
-        unknown = sorted(set(overrides) - set(self.defaults))
-        if unknown:
-            raise PrunebenchError(f"selection rule '{self.name}' has no parameter(s) {', '.join(unknown)}; "
-                                  f"known: {', '.join(sorted(self.defaults)) or '(none)'}")
+        from prunebench.config import check_known_keys
+
+        check_known_keys(overrides, self.defaults, where=f"selection rule '{self.name}'", noun="parameter")
         return {**self.defaults, **overrides}
 
 

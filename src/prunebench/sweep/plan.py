@@ -170,9 +170,9 @@ def protocol_cells(config: dict, name: str) -> dict:
 
     settings = sweep_settings(config)
     entry = dict((settings["protocol_cells"] or {}).get(name) or {})
-    unknown = sorted(set(entry) - set(CELL_KEYS))
-    if unknown:
-        raise PrunebenchError(f"sweep.protocol_cells.{name}: unknown key(s) {', '.join(unknown)}; use {', '.join(CELL_KEYS)}")
+    from prunebench.config import check_known_keys
+
+    check_known_keys(entry, CELL_KEYS, where=f"sweep.protocol_cells.{name}", fix=f"use {', '.join(CELL_KEYS)}")
     cells = {"sizes": [int(n) for n in entry.get("sizes", settings["sizes"])],
              "seeds": [int(s) for s in entry.get("seeds", settings["seeds"])],
              "fractions": None if entry.get("fractions") is None else [float(f) for f in entry["fractions"]],

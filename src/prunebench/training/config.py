@@ -245,7 +245,6 @@ def tta_level(tta: bool | int) -> int:
 
 
 def _reject_unknown(values: dict, cls, section: str) -> None:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise PrunebenchError(f"unknown key(s) {', '.join(unknown)} in {section}; allowed: {', '.join(sorted(known))}")
+    from prunebench.config import check_known_keys
+
+    check_known_keys(values, {f.name for f in dataclasses.fields(cls)}, where=section)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from prunebench.config import check_known_keys
 from prunebench.errors import PrunebenchError
 
 RECIPE_DEFAULTS = {
@@ -44,9 +45,7 @@ DYNAMIC_RULES = {"rs2": ("rs2", False), "rs2-with-replacement": ("rs2", True), "
 
 def recipe(train_cfg) -> dict:
     cfg = dict(train_cfg or {})
-    unknown = sorted(set(cfg) - set(RECIPE_DEFAULTS))
-    if unknown:
-        raise PrunebenchError(f"retrieval recipe has no key(s) {', '.join(unknown)}; known: {', '.join(sorted(RECIPE_DEFAULTS))}")
+    check_known_keys(cfg, RECIPE_DEFAULTS, where="retrieval recipe")
     cfg = {**RECIPE_DEFAULTS, **cfg}
     dynamic = cfg["dynamic_pruning"]
     if dynamic:

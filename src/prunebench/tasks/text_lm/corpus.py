@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prunebench.config import check_known_keys
 from prunebench.errors import PrunebenchError
 
 SPLITS = ("reference", "train", "validation", "test")
@@ -252,9 +253,7 @@ def split_uniform(ids: np.ndarray, split_seed) -> np.ndarray:
 
 def split_fractions(data_cfg: dict) -> dict:
     fractions = {**DEFAULT_SPLITS, **(data_cfg.get("splits") or {})}
-    unknown = sorted(set(fractions) - set(SPLITS))
-    if unknown:
-        raise PrunebenchError(f"data.splits has unknown split(s) {', '.join(unknown)}; splits are {', '.join(SPLITS)}")
+    check_known_keys(fractions, SPLITS, where="data.splits", noun="split", fix=f"splits are {', '.join(SPLITS)}")
     if any(f < 0 for f in fractions.values()) or sum(fractions.values()) > 1 + 1e-9:
         raise PrunebenchError(f"data.splits fractions must be >= 0 and sum to at most 1, got {fractions}")
     return fractions
@@ -276,9 +275,8 @@ def split_mask(ids: np.ndarray, data_cfg: dict, split: str) -> np.ndarray:
 
 def data_options(data_cfg: dict | None) -> dict:
     data_cfg = dict(data_cfg or {})
-    unknown = sorted(set(data_cfg) - set(DATA_DEFAULTS) - {"name", "seed"})
-    if unknown:
-        raise PrunebenchError(f"text-lm data has no key(s) {', '.join(unknown)}; known: {', '.join(sorted(DATA_DEFAULTS))}")
+    check_known_keys(data_cfg, {*DATA_DEFAULTS, "name", "seed"}, where="text-lm data",
+                     fix=f"known: {', '.join(sorted(DATA_DEFAULTS))}")
     return {**DATA_DEFAULTS, **data_cfg}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from prunebench.config import check_known_keys
 from prunebench.errors import PrunebenchError
 
 EOS = "<|endoftext|>"
@@ -80,9 +81,7 @@ def tokenizer_options(spec) -> dict:
         spec = {}
     if isinstance(spec, str):
         spec = {"kind": spec}
-    unknown = sorted(set(spec) - set(TOKENIZER_DEFAULTS))
-    if unknown:
-        raise PrunebenchError(f"tokenizer has no key(s) {', '.join(unknown)}; known: {', '.join(TOKENIZER_DEFAULTS)}")
+    check_known_keys(spec, TOKENIZER_DEFAULTS, where="tokenizer")
     opts = {**TOKENIZER_DEFAULTS, **spec}
     if opts["kind"] not in ("bpe", "byte"):
         raise PrunebenchError(f"unknown tokenizer kind '{opts['kind']}'; use bpe or byte")

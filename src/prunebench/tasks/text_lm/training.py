@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from prunebench.config import check_known_keys
 from prunebench.errors import PrunebenchError
 
 TRAIN_DEFAULTS = {
@@ -47,9 +48,7 @@ TRAIN_DEFAULTS = {
 
 def train_options(train_cfg) -> dict:
     cfg = dict(train_cfg or {})
-    unknown = sorted(set(cfg) - set(TRAIN_DEFAULTS))
-    if unknown:
-        raise PrunebenchError(f"text-lm recipe has no key(s) {', '.join(unknown)}; known: {', '.join(TRAIN_DEFAULTS)}")
+    check_known_keys(cfg, TRAIN_DEFAULTS, where="text-lm recipe")
     if float(cfg.get("label_smoothing") or 0.0) != 0.0:
         raise PrunebenchError(f"text-lm trains without label smoothing, got label_smoothing {cfg['label_smoothing']}; "
                               "set metrics.label_smoothing: 0")
