@@ -318,3 +318,16 @@ def test_benchmark_figure_leaves_out_an_unreliable_estimator_and_says_why(tmp_pa
     assert "el2n" not in legend_texts(figure)
     assert left_out["el2n"] in figure.get_supxlabel()
     plt.close(figure)
+
+
+def test_metric_benchmark_has_a_panel_per_keep_label_of_the_selection_rule():
+    """Top-k sweeps get keep hard | keep easy; percentile-window sweeps (text) low | medium | high."""
+    import pandas as pd
+
+    from prunebench.figures.empirical import benchmark_keeps
+
+    topk = pd.DataFrame({"keep": ["easy", "hard", "random", "all"]})
+    window = pd.DataFrame({"keep": ["high", "low", "medium", "random", "all"]})
+    assert benchmark_keeps(topk) == ["hard", "easy"]
+    assert benchmark_keeps(window) == ["low", "medium", "high"]
+    assert benchmark_keeps(pd.DataFrame({"keep": ["random", "all"]})) == ["hard", "easy"]

@@ -23,8 +23,8 @@ import pandas as pd
 
 from prunebench.figures.names import figure_names
 from prunebench.figures.style import (
-    DIRECTION_NOTE, FAMILY_STYLES, FORMULA_TEXT, FRACTION_LABEL, INITIAL_SIZE_LABEL, KEEP_TITLES, RANDOM_COLOR, SIZE_LABEL,
-    fraction_colors, label, metric_colors, new_figure, save, strategy_label, suptitle,
+    DIRECTION_NOTE, FAMILY_STYLES, FORMULA_TEXT, FRACTION_LABEL, INITIAL_SIZE_LABEL, KEEP_ORDER, KEEP_TITLES, RANDOM_COLOR,
+    SIZE_LABEL, fraction_colors, label, metric_colors, new_figure, save, strategy_label, suptitle,
 )
 from prunebench.figures.uncertainty import error_axis, error_bar_note, score_axis, with_standard_errors
 from prunebench.scaling.columns import ERROR, with_eval_columns
@@ -214,8 +214,9 @@ def plot_metric_benchmark(sweep: pd.DataFrame, protocol: str, tag: str, initial_
     means = with_standard_errors(runs)
     base = means[means["metric"] == "none"]
     colors = metric_colors(means["metric"].unique())
-    fig, axes = new_figure(2, sharex=True, sharey=True)
-    for ax, keep in zip(axes, ("hard", "easy")):
+    keeps = benchmark_keeps(means)
+    fig, axes = new_figure(len(keeps), sharex=True, sharey=True)
+    for ax, keep in zip(axes, keeps):
         random = _with_base(means[means["metric"] == RANDOM_METRIC], base)
         ax.errorbar(random["fraction_kept"], random[column], yerr=random["eval_error_se"], fmt="o-",
                     color=RANDOM_COLOR, lw=2, capsize=2, label=label(RANDOM_METRIC))
@@ -224,7 +225,7 @@ def plot_metric_benchmark(sweep: pd.DataFrame, protocol: str, tag: str, initial_
             ax.errorbar(rows["fraction_kept"], rows[column], yerr=rows["eval_error_se"], fmt="o-", ms=4,
                         capsize=2, color=colors[metric], label=metric)
         ax.set_xlabel(FRACTION_LABEL)
-        ax.set_title(KEEP_TITLES[keep], fontsize=10)
+        ax.set_title(KEEP_TITLES.get(keep, f"keep {keep}"), fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(ylabel)
     axes[0].legend(fontsize=7)
@@ -233,6 +234,14 @@ def plot_metric_benchmark(sweep: pd.DataFrame, protocol: str, tag: str, initial_
     if left_out:
         fig.supxlabel("\n".join(left_out[m] for m in sorted(left_out)), fontsize=6, ha="left", x=0.01)
     return fig
+
+
+def benchmark_keeps(means: pd.DataFrame) -> list[str]:
+    """One panel per keep label the sweep's selection rule produced (keep hard | keep easy for top-k,
+    low | medium | high for the percentile window), in :data:`KEEP_ORDER`; hard | easy when none."""
+    present = set(means["keep"]) - {RANDOM_METRIC, "all"}
+    keeps = [k for k in KEEP_ORDER if k in present] + sorted(present - set(KEEP_ORDER))
+    return keeps or ["hard", "easy"]
 
 
 def plot_scaling_fits(sweep, scaling, protocol: str, metric: str, tag: str):

@@ -15,7 +15,9 @@ INITIAL_SIZE_LABEL = "initial dataset size N (examples)"
 FRACTION_LABEL = "fraction kept f (prune_ratio = 1 − f)"
 DIRECTION_NOTE = "scores: higher = harder; keep hard = keep highest scores"
 KEEP_TITLES = {"hard": "keep hard (highest scores)", "easy": "keep easy (lowest scores)", "random": "random subset",
-               "all": "no pruning (f = 1)"}
+               "all": "no pruning (f = 1)", "low": "keep the low-score window", "medium": "keep the middle window",
+               "high": "keep the high-score window"}
+KEEP_ORDER = ("hard", "easy", "low", "medium", "high")  # panel order of the selection rules' keep labels
 RANDOM_COLOR = "0.2"
 
 # The one map from identifiers (scaling families, protocols, keep rules, criteria) to legend text.
