@@ -331,3 +331,12 @@ def test_metric_benchmark_has_a_panel_per_keep_label_of_the_selection_rule():
     assert benchmark_keeps(topk) == ["hard", "easy"]
     assert benchmark_keeps(window) == ["low", "medium", "high"]
     assert benchmark_keeps(pd.DataFrame({"keep": ["random", "all"]})) == ["hard", "easy"]
+
+
+def test_hard_minus_easy_compares_the_two_ends_of_the_selection_rule():
+    import pandas as pd
+
+    from prunebench.figures.empirical import extreme_keeps
+
+    assert extreme_keeps(pd.DataFrame({"keep": ["easy", "hard", "random"]})) == ("hard", "easy")
+    assert extreme_keeps(pd.DataFrame({"keep": ["low", "medium", "high", "random"]})) == ("high", "low")

@@ -81,45 +81,58 @@ def empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict, left_out
 # ----------------------------------------------------------------------------------------------
 
 def plot_hard_minus_easy(sweep: pd.DataFrame, protocol: str, tag: str):
-    """Heatmaps of Δ = ε_hard − ε_easy (percentage points) ± its standard error over N × f, one
-    per metric, on one colour scale and shared axes."""
-    runs = sweep[(sweep["protocol"] == protocol) & sweep["keep"].isin(["easy", "hard"])]
+    """Heatmaps of Δ = ε_hard − ε_easy ± its standard error over N × f, one per metric, on one colour
+    scale and shared axes (percentage points for an error in [0, 1], the error's own units otherwise).
+    For the percentile-window rule the two ends are the high and the low window."""
+    hard, easy = extreme_keeps(sweep)
+    runs = sweep[(sweep["protocol"] == protocol) & sweep["keep"].isin([easy, hard])]
     metrics = sorted(runs["metric"].unique()) or ["(none)"]
     means = {m: with_standard_errors(runs[runs["metric"] == m]) for m in metrics}
-    deltas = {m: _delta_table(means[m]) for m in metrics}
-    limit = max([float(np.nanmax(np.abs(d["delta"]))) * 100 for d in deltas.values() if len(d)] + [1e-3])
+    scale, unit = (100, "pp") if runs.empty or float(runs[ERROR].max()) <= 1 else (1, "nats" if "nats" in error_axis(sweep) else "error units")
+    deltas = {m: _delta_table(means[m], hard, easy) for m in metrics}
+    limit = max([float(np.nanmax(np.abs(d["delta"]))) * scale for d in deltas.values() if len(d)] + [1e-3])
     fig, axes = new_figure(len(metrics), width=4.2, height=3.6, sharex=True, sharey=True)
     image = None
     for index, (ax, metric) in enumerate(zip(axes, metrics)):
-        image = _delta_heatmap(ax, deltas[metric], limit) or image
+        image = _delta_heatmap(ax, deltas[metric], limit, scale) or image
         ax.set_title(f"{metric}")
         if index:
             ax.set_ylabel("")
+    names = {"hard": "keep hard", "easy": "keep easy", "high": "high window", "low": "low window"}
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.9)
-        bar.set_label(f"{error_axis(sweep)}: keep hard − keep easy (pp)\n< 0 (blue): keeping hard examples is better")
+        units = f"{error_axis(sweep)}: " if scale == 100 else ""
+        bar.set_label(f"{units}{names[hard]} − {names[easy]} ({unit})\n< 0 (blue): {names[hard]} is better",
+                      **({} if scale == 100 else {"fontsize": 8}))
     note = error_bar_note(*means.values()).replace("error bars", "± in cells")
-    suptitle(fig, f"Keep hard vs keep easy ({tag}; {DIRECTION_NOTE})\n{note}", fontsize=8)
+    suptitle(fig, f"{names[hard].capitalize()} vs {names[easy]} ({tag}; {DIRECTION_NOTE})\n{note}", fontsize=8)
     return fig
 
 
-def _delta_table(means: pd.DataFrame) -> pd.DataFrame:
+def extreme_keeps(sweep: pd.DataFrame) -> tuple[str, str]:
+    """The selection rule's two ends: (hard, easy) for top-k, (high, low) for the percentile window."""
+    present = set(sweep["keep"])
+    return ("high", "low") if {"high", "low"} <= present and not {"hard", "easy"} & present else ("hard", "easy")
+
+
+def _delta_table(means: pd.DataFrame, hard: str = "hard", easy: str = "easy") -> pd.DataFrame:
     """Δ and its standard error √(se_hard² + se_easy²) per (N, f)."""
     cols = ["initial_size", "fraction_kept"]
-    hard, easy = (means[means["keep"] == k][[*cols, ERROR, "eval_error_se"]] for k in ("hard", "easy"))
-    joined = hard.merge(easy, on=cols, suffixes=("_hard", "_easy"))
+    a, b = (means[means["keep"] == k][[*cols, ERROR, "eval_error_se"]] for k in (hard, easy))
+    joined = a.merge(b, on=cols, suffixes=("_hard", "_easy"))
     return joined.assign(delta=joined[f"{ERROR}_hard"] - joined[f"{ERROR}_easy"],
                          delta_se=np.hypot(joined["eval_error_se_hard"], joined["eval_error_se_easy"]))
 
 
-def _delta_heatmap(ax, delta: pd.DataFrame, limit: float):
-    """One N × f heatmap with every cell annotated (pp, ± standard error)."""
+def _delta_heatmap(ax, delta: pd.DataFrame, limit: float, scale: float = 100):
+    """One N × f heatmap with every cell annotated (Δ × ``scale``, ± standard error)."""
     if delta.empty:
-        ax.text(0.5, 0.5, "no keep easy/hard runs", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no runs at both ends of the selection rule", ha="center", va="center",
+                transform=ax.transAxes)
         return None
-    grid = delta.pivot(index="initial_size", columns="fraction_kept", values="delta") * 100
+    grid = delta.pivot(index="initial_size", columns="fraction_kept", values="delta") * scale
     grid = grid.sort_index(ascending=False)[sorted(grid.columns, reverse=True)]
-    errors = (delta.pivot(index="initial_size", columns="fraction_kept", values="delta_se") * 100).reindex_like(grid)
+    errors = (delta.pivot(index="initial_size", columns="fraction_kept", values="delta_se") * scale).reindex_like(grid)
     image = ax.imshow(grid.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(grid.shape[1]), [f"{f:g}" for f in grid.columns])
     ax.set_yticks(range(grid.shape[0]), [f"{int(n)}" for n in grid.index])
@@ -128,7 +141,8 @@ def _delta_heatmap(ax, delta: pd.DataFrame, limit: float):
     for (row, col), value in np.ndenumerate(grid.to_numpy()):
         if np.isfinite(value):
             error = errors.to_numpy()[row, col]
-            text = f"{value:+.1f}" + (f"\n± {error:.1f}" if np.isfinite(error) else "")
+            digits = 1 if scale == 100 else 3
+            text = f"{value:+.{digits}f}" + (f"\n± {error:.{digits}f}" if np.isfinite(error) else "")
             ax.text(col, row, text, ha="center", va="center", fontsize=8,
                     color="white" if abs(value) > 0.6 * limit else "black")
     return image
