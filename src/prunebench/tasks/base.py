@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prunebench.errors import PrunebenchError
+
 OUTPUTS = ("loss", "correct", "probabilities", "margin", "embedding", "logits")
 
 
@@ -62,28 +64,27 @@ class Task(ABC):
 
     @abstractmethod
     def load_split(self, data_cfg: dict, split: str):
-        raise NotImplementedError
+        """The split ``split`` as this task's example set (canonical ids, checksum, optional strata)."""
 
     def strata(self, examples) -> np.ndarray | None:
         return None
 
     @abstractmethod
     def build_model(self, train_cfg, examples, seed: int):
-        raise NotImplementedError
+        """A freshly initialised model for ``examples`` under the recipe ``train_cfg`` and ``seed``."""
 
     @abstractmethod
     def train(self, model, examples, train_cfg, *, seed: int, device="cpu", eval_set=None, steps=None,
               callbacks=(), checkpoint_path=None):
-        raise NotImplementedError
+        """Train ``model`` on ``examples`` (``steps`` optimizer steps when given); returns the task's result."""
 
     @abstractmethod
     def predict(self, model, examples, *, device="cpu", train_cfg=None) -> np.ndarray:
         """The raw predictions ``evaluate`` scores (e.g. logits), aligned to ``examples``."""
-        raise NotImplementedError
 
     @abstractmethod
     def example_outputs(self, model, examples, names, *, device="cpu", train_cfg=None) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """The per-example outputs ``names`` (loss, correct, probabilities, embedding, ...), aligned to ``examples``."""
 
     def example_losses(self, model, examples, *, device="cpu", train_cfg=None) -> np.ndarray:
         return self.example_outputs(model, examples, ("loss",), device=device, train_cfg=train_cfg)["loss"]
@@ -92,7 +93,7 @@ class Task(ABC):
         return self.example_outputs(model, examples, ("embedding",), device=device, train_cfg=train_cfg)["embedding"]
 
     def evaluate(self, predictions: np.ndarray, examples) -> Evaluation:
-        raise NotImplementedError
+        raise self._missing("evaluate", "its evaluation metric")
 
     def recipe(self, train_cfg: dict | None) -> dict:
         """The complete recipe ``train`` runs with ``train_cfg`` (defaults filled in), as a dict: what
@@ -102,7 +103,7 @@ class Task(ABC):
     # -- what the metric stage's probes need (prunebench.metrics.probes / .context) ----------
     def checkpoint_model(self, model_name: str, model_kwargs: dict, examples):
         """A bare model of the probe's architecture, for loading a saved checkpoint into."""
-        raise NotImplementedError
+        raise self._missing("checkpoint_model", "loading probe checkpoints")
 
     def probe_outputs(self, model, examples, what: str, *, device="cpu", batch_size: int = 512) -> np.ndarray:
         """Eval-mode outputs of a probe checkpoint, no augmentation: ``what`` = ``"logits"`` (N×C),
@@ -116,11 +117,15 @@ class Task(ABC):
 
     def synthetic_split(self, size: int, seed: int, split: str = "train"):
         """A tiny random example set of this task (for the contract tests; no data on disk)."""
-        raise NotImplementedError
+        raise self._missing("synthetic_split", "a synthetic split for the contract tests")
 
     def smoke_recipe(self) -> dict:
         """The cheapest training recipe of this task (1 epoch, tiny model), for the contract tests."""
-        raise NotImplementedError
+        raise self._missing("smoke_recipe", "a smoke recipe for the contract tests")
+
+    def _missing(self, hook: str, what: str) -> PrunebenchError:
+        """The one-line error of an optional hook this task does not implement."""
+        return PrunebenchError(f"task '{self.name}' does not implement {hook} ({what}); add it to the task's class")
 
     def describe(self) -> dict:
         """Name, outputs, evaluation metric and direction (``tasks list``)."""
