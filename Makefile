@@ -39,8 +39,12 @@ test: $(STAMP)
 smoke: $(STAMP)
 	$(WORKFLOW) --config smoke
 
+# ci: retrained and compared statistically; every other committed scale (results/<scale>/headline.json):
+# its entries re-derived from the committed sweep table and score files, no retraining
 check-headline: $(STAMP)
 	$(PY) -m prunebench check-headline --config ci
+	for headline in results/*/headline.json; do scale=$$(basename $$(dirname $$headline)); \
+	  if [ "$$scale" != ci ]; then $(PY) -m prunebench check-headline --config $$scale --skip-retrain || exit 1; fi; done
 
 report: $(STAMP)
 	$(WORKFLOW) --config $(CONFIG) -- --report results/$(CONFIG)/report.html

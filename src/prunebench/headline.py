@@ -405,7 +405,8 @@ def read_headline(path: str | os.PathLike) -> dict:
     """The headline document (``{"convention", "entries"}``); one-line error when missing/damaged."""
     path = Path(path)
     if not path.is_file():
-        raise PrunebenchError(f"{path} not found; build it with `python -m prunebench headline build --config ci`")
+        scale = path.parent.name if path.parent.name != "results" else "ci"   # results/headline.json is ci's
+        raise PrunebenchError(f"{path} not found; build it with `python -m prunebench headline build --config {scale}`")
     try:
         document = json.loads(path.read_text())
     except json.JSONDecodeError as err:
