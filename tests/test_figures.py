@@ -340,3 +340,19 @@ def test_hard_minus_easy_compares_the_two_ends_of_the_selection_rule():
 
     assert extreme_keeps(pd.DataFrame({"keep": ["easy", "hard", "random"]})) == ("hard", "easy")
     assert extreme_keeps(pd.DataFrame({"keep": ["low", "medium", "high", "random"]})) == ("high", "low")
+
+
+def test_class_balance_figure_pairs_seeds_of_the_same_point():
+    from prunebench.figures.balance import paired_balance_differences, plot_class_balance
+
+    sweep = synthetic_sweep(seeds=(0, 1, 2)).assign(worst_class_accuracy=lambda t: t["test_accuracy"] - 0.2)
+    hard = sweep[(sweep["keep"] == "hard") & (sweep["protocol"] == "fixed_epochs")].copy()
+    hard["protocol"] = "unbalanced"
+    hard["test_accuracy"] -= 0.03 * hard["seed"]  # seed s loses 3s points without balancing
+    table = paired_balance_differences(pd.concat([sweep, hard]), "test_accuracy")
+    assert set(table["metric"]) == {"el2n"} and (table["n_seeds"] == 3).all()
+    assert np.allclose(table["delta_mean"], 0.03) and np.allclose(table["delta_se"], 0.03 / np.sqrt(3))
+    fig = plot_class_balance(pd.concat([sweep, hard]), tag="test")
+    assert [ax.get_title() for ax in fig.axes][:2] == ["mean top-1 accuracy: balanced − unbalanced",
+                                                       "worst-class accuracy: balanced − unbalanced"]
+    assert "paired over 3 seeds" in fig._suptitle.get_text()

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pandas as pd
 
 from prunebench.cli import main
 from prunebench.errors import PrunebenchError
@@ -133,3 +134,30 @@ def test_one_seed_differences_use_the_binomial_error_and_ties_are_not_resolved()
     assert best["se_method"].startswith("binomial") and best["standard_error"] == pytest.approx(0.0205, abs=1e-3)
     crossover = entries["crossover_size_el2n_f0.5"]
     assert crossover["value"] == "not resolved at this scale" and crossover["detail"]["interpolated_size"] > 800
+
+
+def with_unbalanced_rows(sweep: pd.DataFrame, penalty: float = 0.02) -> pd.DataFrame:
+    """The keep-hard rows again under protocol ``unbalanced``, ``penalty`` less accurate (mean and
+    worst class), with class_balance 0.5 / 0 and a two-class per-class accuracy column."""
+    sweep = sweep.assign(class_balance=0.5, worst_class_accuracy=sweep["test_accuracy"] - 0.1,
+                         per_class_accuracy="[0.5, 0.5]")
+    hard = sweep[(sweep["keep"] == "hard") & (sweep["protocol"] == "fixed_epochs")].copy()
+    hard["protocol"], hard["class_balance"] = "unbalanced", 0.0
+    for column in ("test_accuracy", "worst_class_accuracy"):
+        hard[column] -= penalty + 0.001 * hard["seed"]
+    hard["test_error"] = 1 - hard["test_accuracy"]
+    return pd.concat([sweep, hard], ignore_index=True)
+
+
+def test_class_balance_gain_is_balanced_minus_unbalanced():
+    sweep = with_unbalanced_rows(synthetic_sweep(seeds=3))
+    config = {"name": "ci", "headline": {"gap_fraction_kept": 0.5, "best_metric_fractions": [0.5]}}
+    entries = {e["name"]: e for e in empirical_entries(config, sweep, analyse_sweep(sweep, n_boot=0, n_null=0))}
+    gain = entries["class_balance_gain_el2n_hard_f0.5"]
+    assert gain["value"] == pytest.approx(0.021, abs=1e-9)  # 0.02 + 0.001 x mean seed 1
+    assert gain["detail"]["worst_class_gain"] == pytest.approx(0.021, abs=1e-9)
+    assert gain["se_method"] == "seeds" and gain["standard_error"] > 0
+    assert "class balance 0.5 minus class balance 0" in gain["description"]
+    plain = {e["name"] for e in empirical_entries(config, synthetic_sweep(seeds=3),
+                                                  analyse_sweep(synthetic_sweep(seeds=3), n_boot=0, n_null=0))}
+    assert not any(name.startswith("class_balance_gain") for name in plain)  # only when unbalanced ran

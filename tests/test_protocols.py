@@ -210,3 +210,35 @@ def test_a_shard_trains_and_then_skips_baseline_points(train_set, tmp_path):  # 
     assert first.trained == [path for _, path in jobs] and not first.skipped
     again = run_shard(CONFIG, jobs, threads=1)
     assert again.skipped == [path for _, path in jobs] and not again.trained
+
+
+IMAGENETTE_CPU_BEFORE = (219, "e27bb38202826739")  # its plan before the unbalanced cells (the committed first run)
+
+
+def test_imagenette_cpu_unbalanced_cells_only_append_points():
+    """The class-balancing ablation adds 11 metrics x 5 f x 3 seeds after the 219 committed points."""
+    points = plan_points(load_config("imagenette-cpu"))
+    count, expected = IMAGENETTE_CPU_BEFORE
+    assert digest(points[:count]) == expected and len(points) == count + 165
+    assert {p.protocol for p in points[count:]} == {"unbalanced"}
+    assert all(p.metric != "random" and p.keep == "hard" for p in points[count:])
+
+
+def test_unbalanced_protocol_selects_without_class_balance():
+    """Same point under fixed_epochs and unbalanced: class_balance 0.5 keeps every class's floor
+    ceil(0.5 f N_c), class_balance 0 is plain global top-k (here: one class's scores are all highest)."""
+    import numpy as np
+
+    from prunebench.sweep.point import kept_positions, point_selection
+
+    config = {**CONFIG, "selection": {"class_balance": 0.5}}
+    labels = np.repeat([0, 1], 50)
+    scores = np.where(labels == 0, 10.0, 0.0) + np.linspace(0, 1, 100)  # class 0 is all harder
+    seeds = {"selection_seed": 0}
+    kept = {}
+    for protocol in ("fixed_epochs", "unbalanced"):
+        point = SweepPoint(protocol, 100, "el2n", "hard", 0.5, 0)
+        kept[protocol] = kept_positions(point, scores, labels, seeds, config)
+    assert point_selection(config, SweepPoint("unbalanced", 100, "el2n", "hard", 0.5, 0))["class_balance"] == 0.0
+    assert np.bincount(labels[kept["unbalanced"]], minlength=2).tolist() == [50, 0]
+    assert np.bincount(labels[kept["fixed_epochs"]], minlength=2).tolist() == [37, 13]  # floor ceil(0.5·0.5·50) = 13

@@ -21,7 +21,9 @@ Entries of one scale (protocol ``headline.protocol``, largest initial size N_max
   ``gap_hard_vs_random_<m>_f<f>`` = ε(random) − ε(m, keep hard) (= acc(m, keep hard) − acc(random)) at
   N_max and f = gap_fraction_kept,
   ``crossover_size_<m>_f<f>`` (initial N where keep hard starts beating keep easy, per f < 1),
-  ``fixed_compute_gain_<m>_hard_f<f>`` = ε(fixed epochs) − ε(fixed compute) when both ran;
+  ``fixed_compute_gain_<m>_hard_f<f>`` = ε(fixed epochs) − ε(fixed compute) when both ran,
+  ``class_balance_gain_<m>_hard_f<f>`` = ε(unbalanced) − ε(fixed epochs) when the ``unbalanced``
+  protocol (class balance 0) ran, with the worst-class gain and its standard error in ``detail``;
 * ``best_metric_f<f>``: the metric/keep of lowest ε at N_max and f (headline protocol), for each
   ``best_metric_fractions``;
 * scale ``theory``: perceptron replica-theory test errors at ``headline.theory_points``;
@@ -125,6 +127,13 @@ def _n_test(runs: pd.DataFrame):
     return runs["n_test"].to_numpy(float) if "n_test" in runs.columns and len(runs) else np.array([np.nan])
 
 
+def _class_n_test(runs: pd.DataFrame):
+    """Test examples per class (n_test / classes, from ``per_class_accuracy``): the binomial
+    standard error of a class's accuracy at one seed."""
+    classes = len(json.loads(runs["per_class_accuracy"].iloc[0])) if len(runs) else 1
+    return _n_test(runs) / classes
+
+
 def _accuracy(runs: pd.DataFrame) -> float:
     return float(runs["test_accuracy"].mean()) if len(runs) else float("nan")
 
@@ -201,7 +210,32 @@ def _metric_entries(metric, at_n_max, scaling, settings, context, n_max) -> list
             context["command"],
             {"fixed_compute_accuracy": _accuracy(compute), "fixed_epochs_accuracy": _accuracy(epochs)},
             context["status"], **_difference_fields(gain)))
+    entries += _class_balance_entries(metric, at_n_max, settings, context, n_max)
     return entries
+
+
+def _class_balance_entries(metric, at_n_max, settings, context, n_max) -> list[dict]:
+    """``class_balance_gain_<metric>_hard_f<f>`` when the ``unbalanced`` protocol ran: keep-hard
+    accuracy with the config's class balance minus without it (class_balance 0), mean and worst
+    class, at ``gap_fraction_kept`` and N_max (the paper's §5 ablation; Δ > 0: balancing helps)."""
+    tol, f_gap = settings["tolerance"], settings["gap_fraction_kept"]
+    tag, unbalanced = format_fraction(f_gap), _runs(at_n_max, "unbalanced", metric, "hard", f_gap)
+    if not len(unbalanced):
+        return []
+    balanced = _runs(at_n_max, "fixed_epochs", metric, "hard", f_gap)
+    gain = _accuracy_difference(balanced, unbalanced)
+    worst = difference(balanced["worst_class_accuracy"], _class_n_test(balanced),
+                       unbalanced["worst_class_accuracy"], _class_n_test(unbalanced))
+    return [_entry(
+        f"class_balance_gain_{metric}_hard_f{tag}", context["scale"], gain["value"], {"abs": tol["accuracy_abs"]},
+        _difference_units(context, "> 0: class balancing helps"),
+        f"keep-hard {metric} at f = {tag}, N = {n_max}: class balance {float(balanced['class_balance'].iloc[0]):g} "
+        f"minus class balance 0 (fixed epochs)", context["command"],
+        {"balanced_accuracy": _accuracy(balanced), "unbalanced_accuracy": _accuracy(unbalanced),
+         "worst_class_gain": worst["value"], "worst_class_gain_se": worst["se"],
+         "balanced_worst_class_accuracy": float(balanced["worst_class_accuracy"].mean()),
+         "unbalanced_worst_class_accuracy": float(unbalanced["worst_class_accuracy"].mean())},
+        context["status"], **_difference_fields(gain))]
 
 
 def _frontier_entry(metric, scaling, protocol, tol, context) -> dict:

@@ -9,6 +9,8 @@
   random (the ImageNet benchmark figure, on the configured dataset).
 * ``scaling_fits.png``: every fitted family on the f = 1 data and on the panel metric's frontier.
 * ``fixed_compute_vs_fixed_epochs.png`` (when both protocols ran): accuracy vs f under both.
+* ``class_balance.png`` (when the ``unbalanced`` protocol ran): balanced − unbalanced accuracy, mean
+  and worst class, per metric and f (:mod:`prunebench.figures.balance`).
 
 Panels that are compared share their axes; legend text comes from one map
 (:data:`prunebench.figures.style.LABELS`); every point carries the error bar of
@@ -21,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from prunebench.figures.balance import plot_class_balance
 from prunebench.figures.names import figure_names
 from prunebench.figures.style import (
     DIRECTION_NOTE, FAMILY_STYLES, FORMULA_TEXT, FRACTION_LABEL, INITIAL_SIZE_LABEL, KEEP_ORDER, KEEP_TITLES, RANDOM_COLOR,
@@ -72,6 +75,7 @@ def empirical_figures(config: dict, sweep: pd.DataFrame, scaling: dict, left_out
         "fig5_metric_benchmark.png": lambda: plot_metric_benchmark(sweep, protocol, tag, left_out=left_out),
         "scaling_fits.png": lambda: plot_scaling_fits(sweep, scaling, protocol, metric, tag),
         "fixed_compute_vs_fixed_epochs.png": lambda: plot_protocols(sweep, tag=config["name"]),
+        "class_balance.png": lambda: plot_class_balance(sweep, tag=config["name"]),
     }
     return {name: makers[name]() for name in figure_names(config)}
 

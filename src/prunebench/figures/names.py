@@ -11,10 +11,12 @@ def figure_names(config: dict) -> list[str]:
              "fig5_metric_benchmark.png", "scaling_fits.png"]
     if set(planned_protocols(config)) >= {"fixed_epochs", "fixed_compute"}:
         names.append("fixed_compute_vs_fixed_epochs.png")
+    if "unbalanced" in planned_protocols(config):
+        names.append("class_balance.png")
     return names
 
 
-STATIC_PROTOCOLS = {"fixed_epochs", "fixed_compute"}
+STATIC_PROTOCOLS = {"fixed_epochs", "fixed_compute", "unbalanced"}
 
 
 def compute_figure_names(config: dict) -> list[str]:

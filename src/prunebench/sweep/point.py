@@ -79,6 +79,12 @@ def selection_choice(config: dict) -> dict:
     return chosen
 
 
+def point_selection(config: dict, point: SweepPoint) -> dict:
+    """The selection settings ``point`` selects with: :func:`selection_choice`, changed by its
+    protocol (``unbalanced``: class balance 0)."""
+    return get_protocol(point.protocol).selection(selection_choice(config), point)
+
+
 def point_seeds(config: dict, point: SweepPoint) -> dict:
     """Every seed of a point, derived from the config's master seed."""
     base = config["seed"]
@@ -152,7 +158,7 @@ def kept_positions(point: SweepPoint, scores, labels, seeds: dict, config: dict,
         return np.arange(len(labels))
     from prunebench.selection import select
 
-    chosen = selection_choice(config)
+    chosen = point_selection(config, point)
     keep = point.keep
     if point.keep == RANDOM_METRIC:  # random scores: any end (any window) is a uniform draw
         from prunebench.selection import get_rule
@@ -213,7 +219,7 @@ def prune_for_point(config: dict, point: SweepPoint, train_set, seeds: dict, sco
     strata = task_strata(task, train_set)
     if hasattr(train_set, "classes"):  # a class-balanced selection needs every class's balanced share
         check_class_counts(strata, train_set.classes, point.initial_size,
-                           float(selection_choice(config)["class_balance"]), what="sweep size N =")
+                           float(point_selection(config, point)["class_balance"]), what="sweep size N =")
     positions = initial_positions(strata, point, seeds)
     check_point_rule(config, point)
     if get_protocol(point.protocol).trains_on == "initial":  # a baseline protocol: all N, no scores
@@ -377,7 +383,7 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
     n_kept = len(pruned)
     batch_size = int(recipe.get("batch_size", 0)) or None
     evaluation = evaluation_fields(config, result, test_set)
-    selection = selection_choice(config)
+    selection = point_selection(config, point)
     return {
         "scale": config["name"],
         "protocol": point.protocol,
@@ -400,7 +406,7 @@ def _row(config, point, seeds, pruned, test_set, result, recipe, score_provenanc
         "batch_size": batch_size or -1,
         "model": str(recipe.get("model", "")),
         "model_kwargs": json.dumps(recipe.get("model_kwargs") or {}, sort_keys=True),
-        "class_balance": float(selection["class_balance"]),  # the sweep's setting, in every row (unused at f = 1)
+        "class_balance": float(selection["class_balance"]),  # the point's setting, in every row (unused at f = 1)
         "selection_rule": selection["rule"],
         **score_cost(config, point, score_provenance),
         "score_variant": str(score_provenance.get("variant", "")),

@@ -13,7 +13,9 @@ A protocol declares
 * ``labels``: its fixed run-file (metric, keep) labels, or ``()`` for the sweep's own strategies
   (``sweep.metrics`` × keep modes);
 * ``per_fraction``: one point per f < 1 of the sweep, or (False) one point per (N, seed) at f = 1;
-* ``needs_baseline``: it reads the f = 1 run file of its (N, seed) (fixed_compute).
+* ``needs_baseline``: it reads the f = 1 run file of its (N, seed) (fixed_compute);
+* :meth:`Protocol.selection`: changes to the sweep's selection settings (``unbalanced``: class
+  balance 0, the with/without class-balancing ablation).
 
 Light at import (no torch): the Snakemake rule files import it at parse time.
 """
@@ -52,6 +54,10 @@ class Protocol:
     def steps(self, recipe: dict, point, baseline_row: dict | None) -> int | None:
         """Exact optimizer steps for ``point`` (None: the recipe's plan, ``epochs`` epochs)."""
         return None
+
+    def selection(self, chosen: dict, point) -> dict:
+        """The selection settings of ``point`` from the sweep's (``sweep.class_balance`` etc.)."""
+        return chosen
 
     def examples_per_epoch(self, point, n_train: int) -> int:
         """Examples one epoch trains on (``n_train`` = examples handed to the trainer)."""

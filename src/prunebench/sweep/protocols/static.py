@@ -35,3 +35,21 @@ class FixedCompute(Protocol):
         if int(baseline_row["initial_size"]) != point.initial_size or int(baseline_row["seed"]) != point.seed:
             raise PrunebenchError("the --baseline run file is for another N or seed")
         return int(baseline_row["train_steps"])
+
+
+@register_protocol
+class Unbalanced(Protocol):
+    """Fixed epochs, selected *without* class balancing (``class_balance`` 0: plain global top-k).
+
+    The ablation of the paper's 50% class-balancing ratio (Sorscher et al. 2022, §5: keep hard on
+    ImageNet needs it): the same points as ``fixed_epochs`` at the cells of
+    ``sweep.protocol_cells.unbalanced``, so ``fixed_epochs`` minus ``unbalanced`` at one (metric, f,
+    seed) is what class balancing buys. Run files ``runs/unbalanced/...``; rows record
+    ``class_balance`` 0.
+    """
+
+    name = "unbalanced"
+    budget = "as fixed_epochs (the recipe's epochs on the f·N kept examples), selected with class_balance 0"
+
+    def selection(self, chosen: dict, point) -> dict:
+        return {**chosen, "class_balance": 0.0}
