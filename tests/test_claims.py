@@ -301,3 +301,17 @@ def test_the_fieller_crossover_interval_covers_the_true_crossover_at_the_nominal
         interval = fieller_interval(trend["b0"], trend["b1"], trend["se0"], trend["se1"], trend["t"])
         covered.append(interval is None or interval[0] <= np.log(star) - trend["centre"] <= interval[1])
     assert np.mean(covered) >= 0.92
+
+
+def test_seconds_are_the_fastest_seed_and_steps_the_mean():
+    """Wall time only grows with other load on the machine: a point's seconds are its fastest seed's
+    (no horizontal bar); optimizer steps are the mean over seeds with their standard error."""
+    from prunebench.figures.compute import cost_points
+
+    rows = pd.DataFrame({"fraction_kept": [0.5] * 3, "seed": [0, 1, 2], "protocol": "rs2", "metric": "rs2",
+                         "keep": "without-replacement", "initial_size": 100, "test_accuracy": [0.7, 0.72, 0.74],
+                         "test_error": [0.3, 0.28, 0.26], "n_test": 1000, "train_steps": [10, 10, 13],
+                         "score_probe_steps": 0, "train_wall_time_s": [60.0, 850.0, 64.0], "score_wall_time_s": 0.0})
+    seconds, steps = cost_points(rows, "seconds"), cost_points(rows, "steps")
+    assert seconds["cost"].tolist() == [60.0] and seconds["cost_se"].tolist() == [0.0]
+    assert steps["cost"].tolist() == [11.0] and steps["cost_se"].iloc[0] == pytest.approx(1.0)

@@ -130,11 +130,27 @@ def test_every_planned_job_gets_the_resources_its_rule_needs(config):
             ran_with = THREAD_OPTION.search(job["shell"])
             if ran_with:  # the command's own thread option: what the job really runs with
                 assert int(ran_with.group(1)) == job["threads"], (rule, job["shell"])
-            if rule in TRAINING_RULES:
+            if rule in TRAINING_RULES or rule.startswith("sweep_shard_"):
                 assert partition_of(sbatch) == "gpu" and gpu_requests(sbatch) == 1, (rule, sbatch)
             elif rule != "all":
                 assert partition_of(sbatch) == "cpu" and gpu_requests(sbatch) == 0, (rule, sbatch)
                 assert job["resources"]["mem_mb"] <= CPU_JOB_MAX_MEM_MB, (rule, job["resources"])
+
+
+def test_shard_jobs_go_where_the_profile_sends_sweep_points(tmp_path):
+    """With sweep.shard_size > 0 the sweep runs as rules sweep_shard_<i>, which the profile cannot
+    name: they take sweep_point's set-resources (the gpu partition, one GPU) from it."""
+    config = yaml.safe_load((REPO / "workflow/config/imagenet.yaml").read_text())
+    config["sweep"]["shard_size"] = 16
+    path = tmp_path / "imagenet-sharded.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = dry_run_plan("workflow/profiles/slurm", str(path))
+    shards = {rule: jobs for rule, jobs in plan.items() if rule.startswith("sweep_shard_")}
+    assert shards and "sweep_point" not in plan
+    for rule, jobs in shards.items():
+        sbatch = sbatch_line(rule, jobs[0])
+        assert partition_of(sbatch) == "gpu" and gpu_requests(sbatch) == 1, (rule, sbatch)
+        assert jobs[0]["resources"]["mem_mb"] == config["sweep"]["resources"]["mem_mb"]
 
 
 def test_cifar10_plan_runs_the_configured_threads_not_the_dry_run_default():
@@ -153,7 +169,7 @@ def test_local_test_profile_is_the_real_one_without_gpus():
     for rule in real:
         for real_job, local_job in zip(real[rule], local[rule], strict=True):
             expected = dict(real_job["resources"])
-            if rule in TRAINING_RULES:
+            if rule in TRAINING_RULES or rule.startswith("sweep_shard_"):
                 expected.update(slurm_partition="cpu", gpu=0)
             assert dict(local_job["resources"]) == expected, rule
             assert local_job["threads"] == real_job["threads"], rule

@@ -74,6 +74,15 @@ def sweep_resources():
     return {key: value for key, value in wanted.items() if value is not None}
 
 
+def shard_resources():
+    """Resources of a ``sweep_shard_<i>`` job: :func:`sweep_resources` plus what the profile's
+    ``set-resources`` gives ``sweep_point`` (on SLURM: the GPU partition). Shard rules are named per
+    shard, so a profile cannot list them; a shard is placed like the point jobs it replaces."""
+    overrides = getattr(workflow.resource_settings, "overwrite_resources", None) or {}
+    point = overrides.get("sweep_point") or {}
+    return {**sweep_resources(), **{name: getattr(value, "raw", value) for name, value in dict(point).items()}}
+
+
 def sweep_point_inputs(wildcards):
     """The data manifest, the metric's score table (sweep.score_source: the (N, seed) initial subset's
     or the full train set's), and (protocols that need it, fixed_compute) the f = 1 run of the point."""

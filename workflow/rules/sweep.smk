@@ -94,7 +94,7 @@ for shard_index, shard in enumerate(SWEEP_SHARDS):
             threads=SWEEP["threads"],
         threads: SWEEP["threads"]
         resources:
-            **sweep_resources(),
+            **shard_resources(),  # sweep_point's resources, profile overrides included
         shell:
             "\"$PRUNEBENCH_PYTHON\" -m prunebench sweep shard --config \"$PRUNEBENCH_CONFIG\" --threads {params.threads} --points {output} > {log} 2>&1"
 
