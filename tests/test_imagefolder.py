@@ -201,3 +201,18 @@ def test_the_whole_naturally_imbalanced_train_set_passes_the_balance_check(tmp_p
     """At N = the whole split nothing is subsampled: each class's floor comes from its own count."""
     dataset = short_class_dataset(tmp_path)
     assert check_class_counts(dataset.labels, dataset.classes, len(dataset), 0.5) is None  # 9 images: 4/4/1
+
+
+def test_the_data_manifest_records_what_decoding_converted_and_skipped(tmp_path):
+    """`data prepare`'s split manifest carries the decode report (converted by mode, skipped by name)."""
+    from prunebench.cli.data import split_manifest
+    from prunebench.data import with_defaults
+
+    tree = write_tree(tmp_path)
+    write_jpeg(tree / "train" / WNIDS[0] / f"{WNIDS[0]}_0.JPEG", mode="L", value=77)
+    (tree / "val" / WNIDS[1] / f"{WNIDS[1]}_1.JPEG").write_bytes(b"not a jpeg")
+    cfg = with_defaults(data_cfg(tree, tmp_path, unreadable="skip"))
+    train, test = split_manifest(cfg, "train"), split_manifest(cfg, "test")
+    assert train["decode_report"]["converted"] == {"L": 1} and train["decode_report"]["n_skipped"] == 0
+    assert test["decode_report"]["n_skipped"] == 1 and test["size"] == 8
+    assert test["decode_report"]["skipped"] == [f"{WNIDS[1]}/{WNIDS[1]}_1.JPEG"]

@@ -24,7 +24,10 @@ def register(subparsers) -> None:
 
 
 def split_manifest(data_cfg: dict, split: str) -> dict:
-    """Load (decoding once) one split and describe it."""
+    """Load (decoding once) one split and describe it, with what decoding found (``decode_report``:
+    non-RGB images converted, by mode; images upscaled; unreadable files skipped, by name; empty for
+    the torchvision/numpy formats), so a converted or skipped image is in the committed manifest,
+    not only in a log."""
     from prunebench.data import cache_path, load_full_split, locate_split, subsample_split
 
     full = load_full_split(data_cfg, split)
@@ -33,7 +36,7 @@ def split_manifest(data_cfg: dict, split: str) -> dict:
         size=len(dataset), full_size=len(full), checksum=full.checksum, source=full.source,
         cache=str(cache_path(data_cfg, split, locate_split(data_cfg, split))),
         image_shape=list(full.images.shape[1:]), class_counts=dataset.class_counts().tolist(),
-        ids_sha256=_ids_hash(dataset.ids), classes=full.classes,
+        ids_sha256=_ids_hash(dataset.ids), classes=full.classes, decode_report=dict(full.decode_report or {}),
     )
 
 
