@@ -106,6 +106,9 @@ def empirical_entries(config: dict, sweep: pd.DataFrame, scaling: dict) -> list[
         entries += _metric_entries(metric, at_n_max, scaling, settings, context, n_max)
     for f in settings["best_metric_fractions"]:
         entries.append(_best_metric_entry(at_n_max[at_n_max["protocol"] == protocol], f, tol, context, n_max))
+    # text-lm scales only (none for any other table): Ankner et al. 2024 windows vs random, steps-to-match
+    from prunebench.scaling.text_claims import text_entries
+    entries += text_entries(config, sweep, settings, context, _entry)
     return [e for e in entries if e is not None]
 
 
