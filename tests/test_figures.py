@@ -356,3 +356,19 @@ def test_class_balance_figure_pairs_seeds_of_the_same_point():
     assert [ax.get_title() for ax in fig.axes][:2] == ["mean top-1 accuracy: balanced − unbalanced",
                                                        "worst-class accuracy: balanced − unbalanced"]
     assert "paired over 3 seeds" in fig._suptitle.get_text()
+
+
+def test_metrics_whose_kept_sets_never_change_are_named_not_drawn():
+    from prunebench.figures.balance import plot_class_balance, unbound_metrics
+
+    sweep = synthetic_sweep(seeds=(0, 1)).assign(worst_class_accuracy=0.5, kept_ids_hash="same")
+    extra = sweep[(sweep["metric"] == "el2n") & (sweep["protocol"] == "fixed_epochs")].assign(metric="forgetting")
+    sweep = pd.concat([sweep, extra], ignore_index=True)
+    hard = sweep[(sweep["keep"] == "hard") & (sweep["protocol"] == "fixed_epochs")].copy()
+    hard["protocol"] = "unbalanced"
+    hard.loc[hard["metric"] == "el2n", "kept_ids_hash"] = "other"  # el2n's floor binds somewhere
+    both = pd.concat([sweep, hard], ignore_index=True)
+    assert unbound_metrics(both) == ["forgetting"]
+    fig = plot_class_balance(both, tag="test")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["el2n (keep hard)"]
+    assert "forgetting" in fig._supxlabel.get_text()
