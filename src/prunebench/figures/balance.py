@@ -22,11 +22,16 @@ PAIR_KEYS = ["initial_size", "metric", "keep", "fraction_kept", "seed"]
 COLUMNS = {"test_accuracy": "mean top-1 accuracy", "worst_class_accuracy": "worst-class accuracy"}
 
 
+def balance_pairs(sweep: pd.DataFrame) -> pd.DataFrame:
+    """One row per (N, metric, keep, f, seed) both protocols ran: columns ``<c>_balanced`` and ``<c>_unbalanced``."""
+    return sweep[sweep["protocol"] == BALANCED].merge(
+        sweep[sweep["protocol"] == UNBALANCED], on=PAIR_KEYS, suffixes=("_balanced", "_unbalanced"))
+
+
 def paired_balance_differences(sweep: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per (N, metric, keep, f): mean and standard error over seeds of balanced − unbalanced ``column``
     (only the seeds both protocols ran), with ``n_seeds``."""
-    pairs = sweep[sweep["protocol"] == BALANCED].merge(
-        sweep[sweep["protocol"] == UNBALANCED], on=PAIR_KEYS, suffixes=("_balanced", "_unbalanced"))
+    pairs = balance_pairs(sweep)
     pairs["delta"] = pairs[f"{column}_balanced"] - pairs[f"{column}_unbalanced"]
     grouped = pairs.groupby(PAIR_KEYS[:-1], as_index=False)["delta"]
     table = grouped.agg(delta_mean="mean", delta_sd="std", n_seeds="count")
@@ -39,8 +44,7 @@ def unbound_metrics(sweep: pd.DataFrame) -> list[str]:
     never binds (their global top-k already gives every class its floor), so Δ = 0 exactly."""
     if "kept_ids_hash" not in sweep.columns:
         return []
-    pairs = sweep[sweep["protocol"] == BALANCED].merge(
-        sweep[sweep["protocol"] == UNBALANCED], on=PAIR_KEYS, suffixes=("_balanced", "_unbalanced"))
+    pairs = balance_pairs(sweep)
     same = (pairs["kept_ids_hash_balanced"] == pairs["kept_ids_hash_unbalanced"]).groupby(pairs["metric"]).all()
     return sorted(same[same].index)
 
