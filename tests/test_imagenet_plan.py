@@ -25,8 +25,8 @@ from test_slurm import REPO, dry_run_plan, gpu_requests, partition_of, sbatch_li
 
 IMAGENET_1K = {"classes": 1000, "train": 1_281_167, "val": 50_000}
 SIZES = [320000, 640000, 1281167]  # imagenet.yaml's suggestion for ImageNet-1k
-TRAINING_COMMANDS = re.compile(r"-m prunebench (metrics compute|sweep scores|sweep point|sweep shard) ")
-STAGES = {"data_prepare", "metrics_compute", "metrics_correlations", "sweep_scores", "sweep_point", "sweep_aggregate",
+TRAINING_COMMANDS = re.compile(r"-m prunebench (metrics compute|metrics models|sweep scores|sweep point|sweep shard) ")
+STAGES = {"data_prepare", "metrics_compute", "metrics_models", "metrics_correlations", "sweep_scores", "sweep_point", "sweep_aggregate",
           "scaling_fit", "figures_empirical", "headline_build", "theory_curves", "all"}
 
 
@@ -76,7 +76,8 @@ def test_the_plan_has_every_stage_and_one_job_per_metric_table_and_point(plan, i
 
 def test_training_jobs_get_one_gpu_and_the_configured_memory_and_time(plan, imagenet_1k):
     config = imagenet_1k[1]
-    wanted = {"metrics compute": config["metrics"]["resources"], "sweep scores": config["metrics"]["resources"],
+    wanted = {"metrics compute": config["metrics"]["resources"], "metrics models": config["metrics"]["resources"],
+              "sweep scores": config["metrics"]["resources"],
               "sweep point": config["sweep"]["resources"], "sweep shard": config["sweep"]["resources"]}
     jobs = [(rule, job) for rule, rule_jobs in plan.items() for job in rule_jobs if TRAINING_COMMANDS.search(job["shell"])]
     assert len(jobs) >= len(plan["sweep_point"]) + len(plan["metrics_compute"])
@@ -95,6 +96,32 @@ def test_every_other_job_runs_on_cpu_with_memory_and_time_set(plan):
             sbatch = sbatch_line(rule, job)
             assert partition_of(sbatch) == "cpu" and gpu_requests(sbatch) == 0, (rule, sbatch)
             assert job["resources"]["mem_mb"] > 0 and job["resources"]["runtime"] > 0, (rule, job["resources"])
+
+
+# docs/imagenet.md, "GPU-hours per stage": one run of the config's 16-epoch recipe on all of
+# ImageNet-1k is 1.33 GPU-h on an H100; an outcome pass over the train split 0.04 GPU-h.
+RUN_GPU_H, OUTCOME_PASS_GPU_H = 1.33, 0.04
+
+
+def test_subset_models_are_spread_over_jobs_that_fit_the_time_limit(plan, imagenet_1k):
+    """memorization's 1,000 and influence's 2 x 1,000 subset models run as ``metrics_models`` chunk
+    jobs (``metrics.models_per_job``), each within the score jobs' runtime; the metric jobs train none."""
+    from prunebench.metrics.chunks import chunked_sets
+
+    config = imagenet_1k[1]
+    sets = chunked_sets(config)
+    assert {key: entry["models"] for key, entry in sets.items()} == {"subsample": 1000, "influence": 2000}
+    assert len(plan["metrics_models"]) == sum(entry["chunks"] for entry in sets.values())
+    ratio, per_job = config["metrics"]["subsample"]["ratio"], config["metrics"]["models_per_job"]
+    # a memorization model sees `ratio` of the train set; an influence model `ratio` of the other fold (half)
+    share = {"subsample": ratio, "influence": ratio / 2}
+    limit_h = config["metrics"]["resources"]["runtime"] / 60
+    for job in plan["metrics_models"]:
+        key = re.search(r"--model-set (\S+)", job["shell"]).group(1)
+        hours = per_job * (share[key] * RUN_GPU_H + OUTCOME_PASS_GPU_H)
+        assert hours <= limit_h and job["resources"]["runtime"] / 60 == limit_h, (key, hours, limit_h)
+    memorization_job = next(j for j in plan["metrics_compute"] if "--metric memorization " in j["shell"])
+    assert memorization_job["resources"]["runtime"] / 60 == limit_h
 
 
 @pytest.mark.xfail(strict=True, reason="the decoded uint8 cache of ImageNet-1k at 224 px is 193 GB (train) + 7.5 GB "

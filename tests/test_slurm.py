@@ -35,7 +35,7 @@ from snakemake_executor_plugin_slurm.utils import set_gres_string
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
-TRAINING_RULES = {"metrics_compute", "sweep_scores", "sweep_point"}  # probe / model training: the GPU jobs
+TRAINING_RULES = {"metrics_compute", "metrics_models", "sweep_scores", "sweep_point"}  # probe / model training: the GPU jobs
 CPU_JOB_MAX_MEM_MB = 8000
 THREAD_OPTION = re.compile(r"--(?:threads|workers) (\d+)")
 

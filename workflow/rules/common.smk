@@ -66,6 +66,14 @@ def metric_resources():
     return {key: value for key, value in wanted.items() if value is not None}
 
 
+def model_chunk_markers(wildcards):
+    """The chunk markers of the model set score ``metric`` reads (none unless metrics.models_per_job)."""
+    key = chunk_of_score(config, wildcards.metric)
+    if key is None:
+        return []
+    return [f"{RESULTS}/probes/chunks/{key}/chunk{k}.json" for k in range(MODEL_SETS[key]["chunks"])]
+
+
 # -- sweep stage (sweep.smk) -------------------------------------------------------------------
 
 def sweep_resources():

@@ -5,6 +5,7 @@ A score job trains the probe runs it needs or re-uses those already under result
 Every rule is one `python -m prunebench metrics ...` call.
 """
 
+from prunebench.metrics.chunks import chunk_of_score, chunked_sets
 from prunebench.metrics.compute import check_metric_names
 
 METRICS = config.get("metrics") or {}
@@ -13,14 +14,38 @@ try:  # unknown names, a metric reading the sweep's test split or one the task c
 except PrunebenchError as err:
     stop(str(err))
 METRIC_NAMES = list(METRICS.get("names") or [])
+MODEL_SETS = chunked_sets(config)  # metrics.models_per_job: the subset models' chunk jobs, per model set
 METRIC_TARGETS = [f"{RESULTS}/scores/{metric}.parquet" for metric in METRIC_NAMES]
 if len(METRIC_NAMES) >= 2:
     METRIC_TARGETS += [f"{FIGURES}/metric_correlations.png", f"{RESULTS}/metric_correlations.csv"]
 
 
+rule metrics_models:
+    input:
+        f"{RESULTS}/data/manifest.json",
+    output:
+        f"{RESULTS}/probes/chunks/{{model_set}}/chunk{{chunk}}.json",
+    log:
+        f"logs/{NAME}/metrics/models-{{model_set}}-{{chunk}}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        config_hash=lambda wildcards: stage_hash(config, "score", MODEL_SETS[wildcards.model_set]["name"]),
+    wildcard_constraints:
+        model_set=r"[a-z0-9-]+",
+        chunk=r"\d+",
+    threads: (config.get("probe") or {}).get("threads") or 1
+    resources:
+        **metric_resources(),
+    shell:
+        "\"$PRUNEBENCH_PYTHON\" -m prunebench metrics models --config \"$PRUNEBENCH_CONFIG\" --model-set {wildcards.model_set} "
+        "--chunk {wildcards.chunk} --out {output} > {log} 2>&1"
+
+
 rule metrics_compute:
     input:
         f"{RESULTS}/data/manifest.json",
+        model_chunk_markers,
     output:
         f"{RESULTS}/scores/{{metric}}.parquet",
     log:

@@ -22,6 +22,17 @@ def register(subparsers) -> None:
     compute.add_argument("--device", default=None, help="cpu, cuda or auto (default: the config's)")
     compute.set_defaults(func=run_compute)
 
+    models = commands.add_parser("models", help="train one chunk of a metric's subset models (metrics.models_per_job)",
+                                 description="Train chunk k of a model set (memorization: subsample, influence: "
+                                             "influence) and cache each model's outcome; the metric's own job then "
+                                             "only reads them (prunebench.metrics.chunks).")
+    models.add_argument("--config", required=True, help="scale name or YAML path")
+    models.add_argument("--model-set", required=True, help="the set's key (subsample, influence)")
+    models.add_argument("--chunk", required=True, type=int, help="chunk index k: models [k*K, (k+1)*K)")
+    models.add_argument("--out", required=True, help="JSON summary of the chunk (the workflow's marker)")
+    models.add_argument("--device", default=None, help="cpu, cuda or auto (default: the config's)")
+    models.set_defaults(func=run_models)
+
     corr = commands.add_parser("correlations", help="Spearman rank correlations between score tables")
     corr.add_argument("--config", default=None, help="check every table against this config's train ids")
     corr.add_argument("--scores", nargs="+", required=True, help="score directory or parquet files")
@@ -71,6 +82,23 @@ def run_compute(args: argparse.Namespace) -> int:
     pin_threads(config)
     path = compute_metric(config, args.metric, out=args.out, overrides=parse_overrides(args.set), device=args.device)
     print(path)
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from prunebench.config import load_config
+    from prunebench.metrics.chunks import train_chunk
+    from prunebench.provenance import atomic_write
+
+    config = load_config(args.config)
+    pin_threads(config)
+    summary = train_chunk(config, args.model_set, args.chunk, device=args.device)
+    atomic_write(Path(args.out), lambda tmp: tmp.write_text(json.dumps(summary, indent=1) + "\n"))
+    print(f"{args.model_set} chunk {args.chunk + 1}/{summary['chunks']}: {len(summary['models'])} models "
+          f"in {summary['seconds']:.1f} s -> {args.out}")
     return 0
 
 

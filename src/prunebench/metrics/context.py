@@ -203,11 +203,14 @@ class MetricContext:
         return runs
 
     def subset_runs(self, role: str, masks: np.ndarray, *, epochs: int, model: str | None = None,
-                    model_kwargs: dict | None = None, seed_offset: int = 0) -> list[ProbeRun]:
-        """One run per row of ``masks`` (bool m×N over ``train_set``), each on its own subset."""
+                    model_kwargs: dict | None = None, seed_offset: int = 0, only=None) -> list[ProbeRun]:
+        """One run per row of ``masks`` (bool m×N over ``train_set``), each on its own subset;
+        ``only``: just the rows with these indices (a chunk job's share; seeds stay those of the rows)."""
         default_model, default_kwargs = self.probe_model
         runs = []
-        for index, mask in enumerate(np.asarray(masks, dtype=bool)):
+        masks = np.asarray(masks, dtype=bool)
+        for index in (range(len(masks)) if only is None else only):
+            mask = masks[index]
             spec = ProbeSpec(seed=self.derive(role, seed_offset + index), epochs=int(epochs),
                              model=model or default_model,
                              model_kwargs=default_kwargs if model_kwargs is None else dict(model_kwargs),
@@ -252,6 +255,36 @@ class MetricContext:
         """Penultimate-layer embeddings of ``run`` after ``epoch`` epochs on ``split`` (N×D)."""
         return self._cached(run, "embed", split, epoch)
 
+    def outcome(self, run: ProbeRun, split: str, epoch: int, estimator: str) -> np.ndarray:
+        """Per-example outcome of ``run`` after ``epoch`` epochs on ``split`` (float64, N): ``correctness``
+        (0/1) or ``probability`` (softmax p_y) of :func:`~prunebench.metrics.memorization.outcome_of`.
+
+        Cached next to the run as an N-vector, so a subset model costs N numbers on disk, not its
+        N×C logits (1,000 ImageNet-1k models: 10 GB instead of 5 TB). Read from the run's logits
+        when those are cached already (the same float32 logits give the same outcome)."""
+        from prunebench.metrics.memorization import outcome_of
+
+        data = self.dataset(split)
+        name = f"outcome-{estimator}-{split}-{array_digest(data.ids)[:8]}-e{epoch}.npy"
+        key = (str(run.directory), name)
+        if key not in self._arrays:
+            path = run.directory / name
+            if path.exists():
+                self._arrays[key] = np.load(path)
+            else:
+                logits_path = run.directory / f"logits-{split}-{array_digest(data.ids)[:8]}-e{epoch}.npy"
+                logits = np.load(logits_path) if logits_path.exists() else self._outputs(run, "logits", data, epoch)
+                array = outcome_of(logits, np.asarray(data.labels, dtype=np.int64), estimator)
+                atomic_write(path, lambda tmp: _save_array(tmp, array))
+                self._arrays[key] = array
+        return self._arrays[key]
+
+    def _outputs(self, run: ProbeRun, what: str, data, epoch: int) -> np.ndarray:
+        """Eval-mode outputs of the run's checkpoint on ``data`` (float32; not cached)."""
+        model = self.load_model(run, epoch)
+        return np.asarray(self.task.probe_outputs(model, data, what, device=self.device, batch_size=self.batch_size),
+                          dtype=np.float32)
+
     def _cached(self, run: ProbeRun, what: str, split: str, epoch: int) -> np.ndarray:
         data = self.dataset(split)
         name = f"{what}-{split}-{array_digest(data.ids)[:8]}-e{epoch}.npy"
@@ -262,9 +295,7 @@ class MetricContext:
         if path.exists():
             array = np.load(path)
         else:
-            model = self.load_model(run, epoch)
-            array = np.asarray(self.task.probe_outputs(model, data, what, device=self.device, batch_size=self.batch_size),
-                               dtype=np.float32)
+            array = self._outputs(run, what, data, epoch)
             atomic_write(path, lambda tmp: _save_array(tmp, array))
         self._arrays[key] = array
         return array

@@ -32,7 +32,7 @@ import numpy as np
 from prunebench.errors import PrunebenchError
 from prunebench.metrics.common import softmax
 from prunebench.metrics.context import run_costs
-from prunebench.metrics.registry import MetricResult, register_metric
+from prunebench.metrics.registry import MetricResult, ModelSet, register_metric
 
 SUBSAMPLE_DEFAULTS = {"models": 16, "ratio": 0.7, "epochs": None}
 
@@ -151,9 +151,47 @@ def subsample_settings(ctx) -> dict:
 def subsample_runs(ctx):
     """The shared subset models of ``metrics.subsample`` and their masks (trained on demand)."""
     cfg = subsample_settings(ctx)
+    [(role, masks, epochs)] = subsample_plan(ctx, None)
+    runs = ctx.subset_runs(role, masks, epochs=epochs)
+    return masks, runs, epochs, cfg
+
+
+def subsample_count(metrics_section: dict, params: dict) -> int:
+    """Subset models of memorization's design, from the config alone: ``metrics.subsample.models``."""
+    return int({**SUBSAMPLE_DEFAULTS, **(metrics_section.get("subsample") or {})}["models"])
+
+
+def subsample_plan(ctx, params):
+    """Memorization's one group of subset models: ``[("subsample", masks, epochs)]``."""
+    cfg = subsample_settings(ctx)
     masks = subset_masks(len(ctx.train_set), int(cfg["models"]), float(cfg["ratio"]), ctx.derive("subsample", "masks"))
-    runs = ctx.subset_runs("subsample", masks, epochs=cfg["epochs"])
-    return masks, runs, cfg["epochs"], cfg
+    return [("subsample", masks, cfg["epochs"])]
+
+
+def influence_count(metrics_section: dict, params: dict) -> int:
+    """Subset models of influence's design: ``folds`` x ``metrics.subsample.models``."""
+    return int(params["folds"]) * subsample_count(metrics_section, params)
+
+
+def influence_plan(ctx, params):
+    """Influence's groups, one per held-out fold k: models on ``ratio``-subsets of the other folds."""
+    cfg = subsample_settings(ctx)
+    fold_of = heldout_folds(ctx.labels, int(params["folds"]), ctx.derive("influence", "folds"))
+    return [(f"influence/fold{fold}", fold_masks(ctx, fold_of, fold, cfg), cfg["epochs"])
+            for fold in range(int(params["folds"]))]
+
+
+def fold_masks(ctx, fold_of: np.ndarray, fold: int, cfg: dict) -> np.ndarray:
+    """m×N masks of fold ``fold``'s subset models: the balanced design over the influencers only."""
+    influencers = np.flatnonzero(fold_of != fold)
+    sub = subset_masks(len(influencers), int(cfg["models"]), float(cfg["ratio"]), ctx.derive("influence", "masks", fold))
+    masks = np.zeros((len(sub), len(ctx.train_set)), dtype=bool)
+    masks[:, influencers] = sub
+    return masks
+
+
+SUBSAMPLE_MODELS = ModelSet("subsample", subsample_count, subsample_plan, lambda params: params["estimator"])
+INFLUENCE_MODELS = ModelSet("influence", influence_count, influence_plan, lambda params: params["estimator"])
 
 
 def _cost(ctx, runs, epochs, cfg):
@@ -161,7 +199,7 @@ def _cost(ctx, runs, epochs, cfg):
 
 
 @register_metric("memorization", needs=("correct",), defaults={"estimator": "correctness"}, min_models=4,
-                 reference="Feldman & Zhang 2020, What Neural Networks Memorize and Why (NeurIPS), eq. 1 and §3")
+                 model_set=SUBSAMPLE_MODELS, reference="Feldman & Zhang 2020, What Neural Networks Memorize and Why (NeurIPS), eq. 1 and §3")
 def memorization(ctx, params):
     """Memorization (Feldman & Zhang 2020): ``mem(A, S, i) = P_{h←A(S)}[h(x_i)=y_i] − P_{h←A(S∖i)}[h(x_i)=y_i]``.
 
@@ -172,7 +210,7 @@ def memorization(ctx, params):
     ``score_se`` from the in/out counts (module docstring).
     """
     masks, runs, epochs, cfg = subsample_runs(ctx)
-    outcome = np.stack([outcome_of(ctx.logits(r, "train", epochs), ctx.labels, params["estimator"]) for r in runs])
+    outcome = np.stack([ctx.outcome(r, "train", epochs, params["estimator"]) for r in runs])
     costs, design = _cost(ctx, runs, epochs, cfg)
     scores, score_se = memorization_stats(masks, outcome)
     return MetricResult(scores=scores, variant=f"{params['estimator']},{design}", score_se=score_se,
@@ -201,13 +239,10 @@ def influence_fold(ctx, fold_of: np.ndarray, fold: int, cfg: dict, estimator: st
     ever trained on; their eval-mode outcomes on the targets feed :func:`influence_summaries`.
     """
     influencers, targets = np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
-    sub = subset_masks(len(influencers), int(cfg["models"]), float(cfg["ratio"]), ctx.derive("influence", "masks", fold))
-    masks = np.zeros((len(sub), len(ctx.train_set)), dtype=bool)
-    masks[:, influencers] = sub
+    masks = fold_masks(ctx, fold_of, fold, cfg)
     runs = ctx.subset_runs(f"influence/fold{fold}", masks, epochs=cfg["epochs"])
-    labels = ctx.labels[targets]
-    outcome = np.stack([outcome_of(ctx.logits(r, "train", cfg["epochs"])[targets], labels, estimator) for r in runs])
-    return influencers, influence_summaries(sub, outcome), runs
+    outcome = np.stack([ctx.outcome(r, "train", cfg["epochs"], estimator)[targets] for r in runs])
+    return influencers, influence_summaries(masks[:, influencers], outcome), runs
 
 
 def combine_folds(n: int, per_fold, variant: str) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +262,7 @@ def combine_folds(n: int, per_fold, variant: str) -> tuple[np.ndarray, np.ndarra
 
 
 @register_metric("influence", needs=("correct",), defaults={"variant": "max", "estimator": "correctness", "folds": 2}, min_models=4,
-                 reads=("train",),
+                 reads=("train",), model_set=INFLUENCE_MODELS,
                  reference="Feldman & Zhang 2020, What Neural Networks Memorize and Why (NeurIPS), eq. 2")
 def influence(ctx, params):
     """Influence of train example i on held-out example j (Feldman & Zhang 2020), summarised per train example.

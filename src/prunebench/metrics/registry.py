@@ -21,6 +21,11 @@ sweep evaluates on (a score computed from it would select training data with tes
 outputs the metric reads from its task's models (of :data:`prunebench.tasks.OUTPUTS`: loss,
 correct, probabilities, margin, embedding, logits); :func:`check_metric_serves` refuses, at parse
 time, a metric whose task cannot record one of them.
+
+``model_set`` (a :class:`ModelSet`) declares the *subset models* a metric trains (Feldman & Zhang's
+estimators: hundreds to thousands of runs). The workflow can then spread them over many jobs
+(``metrics.models_per_job``; :mod:`prunebench.metrics.chunks`), each training one chunk and caching
+its per-model outcomes, so that the metric's own job only reads them.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ EVALUATION_SPLIT = "test"  # the split the sweep scores its trained models on
 SPLITS = ("train", "test")
 
 # Modules of this package that are infrastructure, not metric plug-ins.
-_INFRASTRUCTURE = {"registry", "storage", "context", "probes", "ssl_encoder", "compute", "common", "reliability"}
+_INFRASTRUCTURE = {"registry", "storage", "context", "probes", "ssl_encoder", "compute", "common", "reliability",
+                   "chunks"}
 
 
 @dataclass
@@ -73,6 +79,24 @@ class MetricResult:
 
 
 @dataclass(frozen=True)
+class ModelSet:
+    """The subset models a metric trains, shared by every metric (and variant) naming the same ``key``.
+
+    ``count(metrics_section, params)``: how many models, from the config alone (the workflow plans
+    its chunk jobs at parse time, before any data is read). ``plan(ctx, params)``: the groups, as
+    ``[(role, masks, epochs), ...]`` with ``masks`` a bool m×N array over ``ctx.train_set`` (one row
+    per model, trained by ``ctx.subset_runs(role, masks, epochs=epochs)``); their concatenation is the
+    global model order that chunk ``k`` of size K slices as ``[k·K, (k+1)·K)``. ``outcome(params)``:
+    the per-example outcome each model is summarised by (``ctx.outcome``'s estimator).
+    """
+
+    key: str
+    count: Callable
+    plan: Callable
+    outcome: Callable
+
+
+@dataclass(frozen=True)
 class MetricSpec:
     """A registered metric: its name, function, default parameters and literature reference."""
 
@@ -85,6 +109,7 @@ class MetricSpec:
     reads: tuple[str, ...] = ("train",)
     min_models: int = 1
     needs: tuple[str, ...] = ()
+    model_set: ModelSet | None = None
 
     def params(self, overrides: dict | None = None) -> dict:
         """Defaults updated by the config block ``overrides`` (unknown keys are an error)."""
@@ -98,12 +123,13 @@ _PLUGINS_LOADED = False
 
 
 def register_metric(name: str, *, defaults: dict | None = None, reference: str = "", needs_labels: bool = True,
-                    reads: tuple[str, ...] = ("train",), min_models: int = 1, needs: tuple[str, ...] = ()):
+                    reads: tuple[str, ...] = ("train",), min_models: int = 1, needs: tuple[str, ...] = (),
+                    model_set: ModelSet | None = None):
     """Decorator registering ``fn(ctx, params) -> MetricResult`` under ``name``.
 
     ``reads``: the data splits the metric reads (of :data:`SPLITS`); ``min_models``: the fewest
     models its estimator needs for a standard error; ``needs``: the per-example outputs it reads
-    (of :data:`prunebench.tasks.OUTPUTS`).
+    (of :data:`prunebench.tasks.OUTPUTS`); ``model_set``: its subset models (:class:`ModelSet`).
     """
     unknown = sorted(set(reads) - set(SPLITS))
     if unknown:
@@ -118,7 +144,7 @@ def register_metric(name: str, *, defaults: dict | None = None, reference: str =
             raise ValueError(f"metric '{name}' is registered twice ({_REGISTRY[name].fn.__module__}, {fn.__module__})")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         _REGISTRY[name] = MetricSpec(name, fn, dict(defaults or {}), reference, needs_labels, summary,
-                                     tuple(reads), int(min_models), tuple(needs))
+                                     tuple(reads), int(min_models), tuple(needs), model_set)
         return fn
 
     return decorator
