@@ -1,5 +1,12 @@
 """``load_dataset``: resolve the data root, decode once into a checksummed ``.npz`` cache, subsample.
 
+The cache's images are an uncompressed (``ZIP_STORED``) ``images.npy`` member, a plain ``.npy``
+byte stream inside the archive. One rule (:data:`MAP_ABOVE_BYTES`): a split of more than 4 GiB
+of pixels is memory-mapped in place (``np.memmap`` at the member's offset; a job's RAM then holds
+only the pages it reads, never the whole 193 GB ImageNet train split) and verified by its cheap
+stamp; a smaller one (CIFAR-10, Imagenette) is read into memory and fully checksummed, exactly
+as before. Caches written before stamps have the same layout and are always fully checksummed.
+
 Data root: ``data.root`` in the config, else the ``PRUNEBENCH_DATA`` environment variable, else
 ``<repo>/../shared/data``. The dataset folder is ``data.path`` under that root (or absolute).
 Cache dir: ``data.cache_dir``, else ``PRUNEBENCH_CACHE``, else ``<repo>/.cache/prunebench``.
@@ -7,9 +14,11 @@ Cache dir: ``data.cache_dir``, else ``PRUNEBENCH_CACHE``, else ``<repo>/.cache/p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import struct
 import time
 import zipfile
 from pathlib import Path
@@ -42,6 +51,12 @@ DEFAULTS = {
     "unreadable": "error",
     "small_images": None,
 }
+# Splits with more pixel bytes than this are memory-mapped and stamp-verified (ImageNet: hashing
+# 193 GB would take minutes per job); smaller ones (every CIFAR-10 and Imagenette split) are read
+# into memory and fully checksummed, as before.
+MAP_ABOVE_BYTES = 4 << 30
+STAMP_BLOCKS, STAMP_BLOCK_BYTES = 64, 1 << 16
+VERIFY_MODES = ("auto", "full", "stamp")
 FIX_HINT = "set PRUNEBENCH_DATA (or data.root in the config) to the folder that holds it"
 
 
@@ -101,8 +116,9 @@ def cache_path(data_cfg: dict, split: str, source: SplitSource) -> Path:
     return cache_dir(cfg) / cfg["dataset"] / name
 
 
-def load_full_split(data_cfg: dict, split: str) -> ImageDataset:
-    """The whole split in canonical order, from the cache (verified) or decoded and cached.
+def load_full_split(data_cfg: dict, split: str, verify: str = "auto") -> ImageDataset:
+    """The whole split in canonical order, from the cache (memory-mapped when large, verified as
+    ``verify`` says: see :func:`read_cache`) or decoded, cached and read back (fully verified).
 
     A cache written with ``small_images: upscale`` that holds upscaled images is not used under
     ``small_images: error`` (the cache name does not carry that policy): the split is decoded again,
@@ -115,7 +131,17 @@ def load_full_split(data_cfg: dict, split: str) -> ImageDataset:
         return cached
     dataset = decode_split(cfg, split, source)
     write_cache(path, dataset)
-    return dataset
+    return reopen_written(path, dataset)
+
+
+def reopen_written(path: Path, dataset: ImageDataset) -> ImageDataset:
+    """The split just written, read back (mapped when large) and fully verified against the decoded
+    checksum: a fresh decode and a cache hit give the same dataset, and a large decoded copy is freed."""
+    cached = read_cache(path, dataset.name, dataset.split, verify="full")
+    if cached is None or cached.checksum != dataset.checksum:
+        raise PrunebenchError(f"the cache just written to {path} does not read back; check that disk (or set "
+                              "data.cache_dir / PRUNEBENCH_CACHE to another one) and rerun")
+    return cached
 
 
 def decode_split(cfg: dict, split: str, source: SplitSource) -> ImageDataset:
@@ -143,34 +169,125 @@ def decode_split(cfg: dict, split: str, source: SplitSource) -> ImageDataset:
 
 
 def write_cache(path: Path, dataset: ImageDataset) -> None:
-    """Atomically write the decoded split and its checksum to ``path``."""
+    """Atomically write the decoded split, its content checksum and its stamp to ``path``.
+
+    ``np.savez`` stores members uncompressed, so the images stay mappable (see :func:`map_images`)."""
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             np.savez(handle, images=dataset.images, labels=dataset.labels, classes=np.asarray(dataset.classes),
                      checksum=np.asarray(dataset.checksum), source=np.asarray(dataset.source),
-                     decode_report=np.asarray(json.dumps(dataset.decode_report, sort_keys=True)))
+                     decode_report=np.asarray(json.dumps(dataset.decode_report, sort_keys=True)),
+                     stamp=np.asarray(cache_stamp(dataset.images, dataset.labels, dataset.classes)))
 
     atomic_write(path, write)
 
 
-def read_cache(path: Path, name: str, split: str) -> ImageDataset | None:
-    """The cached split if it loads and its checksum verifies; ``None`` (and a warning) if corrupt."""
+def cache_stamp(images: np.ndarray, labels: np.ndarray, classes: list[str]) -> str:
+    """Cheap fingerprint of a decoded split: sha256 of the class names, labels, shape, dtype and
+    ``STAMP_BLOCKS`` evenly spaced ``STAMP_BLOCK_BYTES`` blocks of the pixels (first and last
+    included): about 4 MB read, whatever the split size."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(classes).encode())
+    digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    digest.update(f"{tuple(images.shape)} {np.dtype(images.dtype).str}".encode())
+    flat = np.asarray(images).reshape(-1).view(np.uint8)
+    starts = np.unique(np.linspace(0, max(flat.size - STAMP_BLOCK_BYTES, 0), STAMP_BLOCKS).astype(np.int64))
+    for start in starts:
+        digest.update(flat[start:start + STAMP_BLOCK_BYTES].tobytes())
+    return "stamp:" + digest.hexdigest()
+
+
+class _Unmappable(ValueError):
+    """The images member cannot be mapped in place (compressed): it is read into memory instead."""
+
+
+def map_images(path: Path, member: str = "images.npy") -> np.ndarray:
+    """The ``.npy`` member of an uncompressed ``.npz`` as a read-only ``np.memmap`` (no RAM until read).
+
+    Raises ``ValueError`` (or ``zipfile.BadZipFile``) when the archive is truncated or the member's
+    stored size disagrees with its ``.npy`` header's shape and dtype, :class:`_Unmappable` when compressed."""
+    with zipfile.ZipFile(path) as archive:  # a truncated file has lost its central directory: BadZipFile
+        info = archive.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise _Unmappable(member)
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise ValueError("bad local zip header")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        start = info.header_offset + 30 + name_len + extra_len
+        handle.seek(start)
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        offset = handle.tell()
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if fortran or info.file_size != offset - start + nbytes or os.path.getsize(path) < offset + nbytes:
+        raise ValueError("images member truncated or inconsistent with its header")
+    if nbytes == 0:
+        return np.empty(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def read_cache(path: Path, name: str, split: str, verify: str = "auto") -> ImageDataset | None:
+    """The cached split, images memory-mapped, if it loads and verifies; ``None`` (and a one-line
+    warning) if corrupt, so the caller decodes again.
+
+    Images above :data:`MAP_ABOVE_BYTES` stay a read-only ``np.memmap``; smaller ones are read into
+    memory (as before). ``verify``: ``full`` recomputes the content checksum over every pixel
+    (what ``data prepare`` and a fresh write use); ``stamp`` checks, in milliseconds, that the zip
+    is whole (a truncated file loses its central directory), that the images member's size
+    matches its ``.npy`` header (shape and dtype), that its row count matches the labels, and the
+    stored :func:`cache_stamp` (catches a replaced or rewritten file); ``auto`` is ``stamp`` for
+    mapped images and ``full`` for in-memory ones (exactly as before). A cache without a stamp
+    (written before stamps) is always fully verified."""
+    if verify not in VERIFY_MODES:
+        raise PrunebenchError(f"cache verify mode '{verify}' is unknown; use one of {', '.join(VERIFY_MODES)}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            images, labels = archive["images"], archive["labels"].astype(np.int64)
-            classes, stored = [str(c) for c in archive["classes"]], str(archive["checksum"])
-            source = str(archive["source"])
-            report = json.loads(str(archive["decode_report"])) if "decode_report" in archive.files else {}
+        images, meta = _read_cache_parts(path)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         log.warning("cache %s is unreadable (%s); decoding the dataset again", path, err.__class__.__name__)
         return None
-    actual = content_checksum(images, labels, classes)
-    if actual != stored:
-        log.warning("cache %s fails its checksum (stored %s, found %s); decoding the dataset again", path, stored, actual)
+    problem = _verify_cache(images, meta, verify)
+    if problem:
+        log.warning("cache %s %s; decoding the dataset again", path, problem)
         return None
-    return ImageDataset(name=name, split=split, images=images, labels=labels,
-                        ids=np.arange(len(labels), dtype=np.int64), classes=classes, checksum=stored, source=source,
-                        decode_report=report)
+    return ImageDataset(name=name, split=split, images=images, labels=meta["labels"],
+                        ids=np.arange(len(meta["labels"]), dtype=np.int64), classes=meta["classes"],
+                        checksum=meta["checksum"], source=meta["source"], decode_report=meta["report"])
+
+
+def _read_cache_parts(path: Path) -> tuple[np.ndarray, dict]:
+    """(images: mapped, or in memory if compressed; the small arrays as a dict)."""
+    with np.load(path, allow_pickle=False) as archive:
+        meta = dict(labels=archive["labels"].astype(np.int64), classes=[str(c) for c in archive["classes"]],
+                    checksum=str(archive["checksum"]), source=str(archive["source"]),
+                    report=json.loads(str(archive["decode_report"])) if "decode_report" in archive.files else {},
+                    stamp=str(archive["stamp"]) if "stamp" in archive.files else None)
+        try:
+            images = map_images(path)
+        except _Unmappable:
+            images = None
+        if images is None or images.nbytes <= MAP_ABOVE_BYTES:
+            images = archive["images"]
+    return images, meta
+
+
+def _verify_cache(images: np.ndarray, meta: dict, verify: str) -> str | None:
+    """What is wrong with a loaded cache (a phrase for the warning), or ``None`` when it verifies."""
+    if images.ndim != 4 or images.dtype != np.uint8 or len(images) != len(meta["labels"]):
+        return f"holds images of shape {images.shape} {images.dtype} for {len(meta['labels'])} labels"
+    if meta["stamp"] is not None:
+        stamp = cache_stamp(images, meta["labels"], meta["classes"])
+        if stamp != meta["stamp"]:
+            return f"fails its stamp (stored {meta['stamp'][:22]}, found {stamp[:22]})"
+    full = verify == "full" or meta["stamp"] is None or (verify == "auto" and not isinstance(images, np.memmap))
+    if full:
+        actual = content_checksum(images, meta["labels"], meta["classes"])
+        if actual != meta["checksum"]:
+            return f"fails its checksum (stored {meta['checksum']}, found {actual})"
+    return None
 
 
 def balanced_subsample(labels, size: int, seed: int) -> np.ndarray:

@@ -113,11 +113,12 @@ def _batches(ctx, batch_size: int):
     """Normalised, un-augmented training images and labels on the device, in dataset order."""
     import torch
 
-    from prunebench.data import normalize
+    from prunebench.data import host_rows, normalize
 
     data = ctx.train_set
-    for start in range(0, len(data), batch_size):
-        x = normalize(torch.from_numpy(data.images[start:start + batch_size]).to(ctx.device), data.channel_stats)
+    for start in range(0, len(data), batch_size):  # host slice (read from the map when memory-mapped), then device
+        rows = host_rows(data.images, slice(start, start + batch_size))
+        x = normalize(torch.from_numpy(rows).to(ctx.device), data.channel_stats)
         yield x, torch.from_numpy(data.labels[start:start + batch_size]).to(ctx.device)
 
 

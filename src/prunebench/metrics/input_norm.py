@@ -8,14 +8,15 @@ from prunebench.metrics.registry import MetricResult, register_metric
 
 
 def input_norms(dataset, batch_size: int = 1024) -> np.ndarray:
-    """``||x̃_i||_2`` of each normalised image ``x̃ = (x/255 − μ_c)/σ_c`` (:func:`prunebench.data.normalize`)."""
+    """``||x̃_i||_2`` of each normalised image ``x̃ = (x/255 − μ_c)/σ_c`` (:func:`prunebench.data.normalize`),
+    ``batch_size`` rows at a time (a memory-mapped set is read slice by slice, never whole)."""
     import torch
 
-    from prunebench.data import normalize
+    from prunebench.data import host_rows, normalize
 
     norms = []
     for start in range(0, len(dataset.images), batch_size):
-        x = normalize(torch.from_numpy(dataset.images[start:start + batch_size]), dataset.channel_stats)
+        x = normalize(torch.from_numpy(host_rows(dataset.images, slice(start, start + batch_size))), dataset.channel_stats)
         norms.append(x.flatten(1).double().norm(dim=1).numpy())
     return np.concatenate(norms) if norms else np.zeros(0)
 

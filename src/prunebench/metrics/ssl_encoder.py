@@ -126,13 +126,13 @@ def train_simclr(dataset, cfg: dict, *, seed: int, device: str, backbone_name: s
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
     backbone = create_model(backbone_name, dataset.num_classes, **backbone_kwargs).to(device)
-    images = torch.as_tensor(dataset.images).permute(0, 3, 1, 2).contiguous()  # uint8 N×3×H×W
+    images = _RowGather(dataset.images)  # uint8 N×3×H×W batches, gathered on the host
     prep = lambda x: normalize(x, dataset.channel_stats)  # noqa: E731  float [0,1]*255 → standardised
     if hasattr(backbone, "init_whitening"):
         sample = images[torch.randperm(len(images), generator=generator)[:5000]]
         backbone.init_whitening(prep(sample.float()).to(device))
     with torch.no_grad():
-        dim = embed(backbone.eval(), prep(images[:2].float()).to(device)).shape[1]
+        dim = embed(backbone.eval(), prep(images[torch.arange(2)].float()).to(device)).shape[1]
     head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, int(cfg["proj_dim"]))).to(device)
     params = [p for p in list(backbone.parameters()) + list(head.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
@@ -153,6 +153,26 @@ def train_simclr(dataset, cfg: dict, *, seed: int, device: str, backbone_name: s
     return backbone.eval()
 
 
+class _RowGather:
+    """Index a N×H×W×3 uint8 array (in memory, memory-mapped or a RowView) with a tensor of
+    positions and get those rows as a contiguous uint8 N×3×H×W tensor: SimCLR reads one batch at a
+    time, so a memory-mapped train set is never copied whole into RAM."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, positions):
+        import torch
+
+        from prunebench.data import host_rows
+
+        rows = host_rows(self.images, np.asarray(positions, dtype=np.int64))
+        return torch.from_numpy(rows).permute(0, 3, 1, 2).contiguous()
+
+
 def _embed_all(model, batches, device: str) -> np.ndarray:
     import torch
 
@@ -163,10 +183,13 @@ def _embed_all(model, batches, device: str) -> np.ndarray:
 
 
 def _image_batches(dataset, prep, batch_size: int = 512):
+    """``prep`` of each ``batch_size`` slice of the images, read on the host one slice at a time."""
     import torch
 
+    from prunebench.data import host_rows
+
     for start in range(0, len(dataset), batch_size):
-        chunk = torch.as_tensor(dataset.images[start:start + batch_size]).permute(0, 3, 1, 2).float()
+        chunk = torch.as_tensor(host_rows(dataset.images, slice(start, start + batch_size))).permute(0, 3, 1, 2).float()
         yield prep(chunk)
 
 

@@ -1,6 +1,12 @@
 """The one training loop (airbench style): uint8 data resident on the device, batched augmentation,
 label smoothing, SGD-Nesterov with a per-step schedule, per-example stats every epoch, checkpoints.
 
+Residency (:func:`resident_mode`): in-memory images go to the device whole, as always; memory-mapped
+ones (a large cache, or a :class:`~prunebench.data.RowView` subset of it) stay on the host when
+training on the CPU or when they exceed ``DEVICE_FRACTION`` of the accelerator's memory, and each
+batch's rows are gathered from the map and moved to the device (:class:`HostImages`); the
+augmentation then runs on the device exactly as for device-resident data, so results are the same.
+
 Randomness: the model is initialised by the caller (see :func:`build_model`); everything else is
 drawn from generators seeded by ``derive_seed(seed, ...)`` — epoch ``e`` uses its own generator, so
 a run resumed from a checkpoint continues bit-identically on the CPU.
@@ -20,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from prunebench.data.dataset import ImageDataset, normalize
+from prunebench.data.dataset import ImageDataset, host_rows, is_memory_mapped, normalize
 from prunebench.errors import PrunebenchError
 from prunebench.models import create_model, embed
 from prunebench.seeding import derive_seed
@@ -36,8 +42,14 @@ from prunebench.training.checkpoint import load_checkpoint, run_fingerprint, sav
 from prunebench.training.device import _synchronize, autocast, resolve_device, training_context
 from prunebench.training.optim import advance_schedule, build_optimizer, lr_factor, param_groups
 
-__all__ = ["TrainResult", "accuracy", "build_model", "build_optimizer", "embed_dataset", "lr_factor", "param_groups",
-           "predict", "resolve_device", "run_fingerprint", "train", "training_context"]
+__all__ = ["HostImages", "TrainResult", "accuracy",
+           "build_model", "build_optimizer", "embed_dataset", "lr_factor", "param_groups",
+           "predict", "resident_mode", "resolve_device", "run_fingerprint", "train", "training_context"]
+
+# Memory-mapped training images larger than this fraction of the accelerator's memory stay on the host.
+DEVICE_FRACTION = 0.25
+RESIDENT_MODES = ("auto", "device", "host")
+COPY_ROWS = 4096  # rows per host-to-device chunk when a memory-mapped set is moved to the device
 
 
 @dataclass
@@ -70,8 +82,63 @@ def build_model(cfg: TrainConfig | dict, num_classes: int, seed: int) -> nn.Modu
 
 
 def images_on_device(dataset: ImageDataset, device: torch.device) -> torch.Tensor:
-    """uint8 N×3×H×W view of the dataset's N×H×W×3 array, on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(dataset.images)).to(device).permute(0, 3, 1, 2)
+    """uint8 N×3×H×W view of the dataset's N×H×W×3 array, on ``device`` (a memory map is copied
+    over in ``COPY_ROWS`` chunks, so the host never holds a second whole copy)."""
+    images = dataset.images
+    if not is_memory_mapped(images):
+        return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+    out = torch.empty(tuple(images.shape), dtype=torch.uint8, device=device)
+    for start in range(0, len(images), COPY_ROWS):
+        out[start:start + COPY_ROWS].copy_(torch.from_numpy(host_rows(images, slice(start, start + COPY_ROWS))))
+    return out.permute(0, 3, 1, 2)
+
+
+class HostImages:
+    """Training images left on the host (a memory map or :class:`~prunebench.data.RowView`), indexed
+    like the device tensor :func:`images_on_device` returns: ``self[positions]`` gathers those rows
+    from the map and returns them on ``device`` as uint8 B×3×H×W, so :func:`prepare_batch` is unchanged."""
+
+    def __init__(self, images, device: torch.device):
+        self.images, self.device = images, device
+        n, h, w, c = images.shape
+        self.shape = torch.Size((n, c, h, w))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, positions) -> torch.Tensor:
+        rows = positions.cpu().numpy() if isinstance(positions, torch.Tensor) else np.asarray(positions)
+        batch = torch.from_numpy(host_rows(self.images, rows))
+        return batch.to(self.device, non_blocking=False).permute(0, 3, 1, 2)
+
+
+def resident_mode(images, device: torch.device, resident: str = "auto") -> str:
+    """``device`` or ``host``: where the training images live. ``auto``: in-memory images on the
+    device (as always); memory-mapped ones on the host when the device is the CPU (gathering a
+    batch from the page cache costs what gathering it from RAM does, and no copy is made) or when
+    they exceed ``DEVICE_FRACTION`` of the accelerator's memory (ImageNet: 193 GB > 141 GB)."""
+    if resident not in RESIDENT_MODES:
+        raise PrunebenchError(f"resident is '{resident}'; use one of {', '.join(RESIDENT_MODES)}")
+    if resident != "auto":
+        return resident
+    if not is_memory_mapped(images):
+        return "device"
+    nbytes = int(np.prod(images.shape)) * np.dtype(images.dtype).itemsize
+    return "device" if nbytes <= DEVICE_FRACTION * device_memory(device) else "host"
+
+
+def device_memory(device: torch.device) -> int:
+    """Total memory of an accelerator in bytes; 0 for the CPU and devices that do not say (host-resident)."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    return 0
+
+
+def training_images(dataset: ImageDataset, device: torch.device, resident: str = "auto"):
+    """The uint8 N×3×H×W images training indexes: a device tensor or :class:`HostImages` (see :func:`resident_mode`)."""
+    if resident_mode(dataset.images, device, resident) == "host":
+        return HostImages(dataset.images, device)
+    return images_on_device(dataset, device)
 
 
 
@@ -87,7 +154,7 @@ def init_whitening(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig, 
     rng = np.random.default_rng(derive_seed(seed, "whiten"))
     count = min(cfg.whiten_samples, len(train_set))
     positions = np.sort(rng.choice(len(train_set), size=count, replace=False))
-    images = normalize(torch.from_numpy(train_set.images[positions]).to(device), train_set.channel_stats)
+    images = normalize(torch.from_numpy(host_rows(train_set.images, positions)).to(device), train_set.channel_stats)
     model.init_whitening(images)
 
 
@@ -102,7 +169,8 @@ def init_whitening(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig, 
 
 def prepare_batch(images_u8: torch.Tensor, positions: torch.Tensor, flips, shifts, cfg: TrainConfig, stats,
                   resolution: int | None = None, crops: torch.Tensor | None = None):
-    """Gather, augment and normalise one batch (all on the device): mirror, translate, crop at
+    """Gather, augment and normalise one batch (on the device; ``images_u8`` may be
+    :class:`HostImages`, which gathers on the host and moves the batch over): mirror, translate, crop at
     ``crops`` (top, left) offsets, then downscale to ``resolution``. The pixel moves run on the
     uint8 images (normalising is per channel, so the result is the same, at a quarter of the
     memory traffic); zero padding is the mean colour, so it pads after normalising."""
@@ -233,8 +301,11 @@ def train_epoch(model, optimizer, scheduler, data, cfg: TrainConfig, *, epoch: i
 
 def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *, seed: int, device="cpu",
           test_set: ImageDataset | None = None, callbacks=(), steps: int | None = None,
-          checkpoint_path: str | os.PathLike | None = None) -> TrainResult:
+          checkpoint_path: str | os.PathLike | None = None, resident: str = "auto") -> TrainResult:
     """Train ``model`` on ``train_set``; ``steps`` (exact optimizer steps) overrides ``cfg.epochs``.
+
+    ``resident`` (``auto``, ``device``, ``host``) says where the training images live during
+    training (see :func:`resident_mode`); the result does not depend on it.
 
     Every callback's ``on_epoch_end(epoch, stats, model)`` gets that epoch's :class:`EpochStats`.
     With ``checkpoint_path``, state is saved after every epoch and an existing checkpoint of the
@@ -262,7 +333,7 @@ def train(model: nn.Module, train_set: ImageDataset, cfg: TrainConfig | dict, *,
             init_whitening(model, train_set, cfg, seed, device)
         for callback in callbacks:
             getattr(callback, "on_train_start", lambda *a: None)(model, train_set)
-        data = (images_on_device(train_set, device), torch.from_numpy(train_set.labels).to(device), device,
+        data = (training_images(train_set, device, resident), torch.from_numpy(train_set.labels).to(device), device,
                 train_set.channel_stats)
         progress = _progress_bar(cfg, total_steps, state["step"])
         clock_on = clocked(cfg, steps)
@@ -338,14 +409,15 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 @torch.no_grad()
 def _map_batches(fn, model: nn.Module, dataset: ImageDataset, device, batch_size: int, channels_last: bool,
                  bf16: bool) -> np.ndarray:
-    """Apply ``fn(model, normalised batch)`` over the dataset in eval mode; float32 numpy out."""
+    """Apply ``fn(model, normalised batch)`` over the dataset in eval mode; float32 numpy out. Each
+    slice of rows is read on the host (from the map, when memory-mapped) and moved to the device alone."""
     device = resolve_device(device)
     was_training = model.training
     model.eval()
     outputs = []
     try:
         for start in range(0, len(dataset), batch_size):
-            batch = torch.from_numpy(dataset.images[start:start + batch_size]).to(device)
+            batch = torch.from_numpy(host_rows(dataset.images, slice(start, start + batch_size))).to(device)
             inputs = normalize(batch, dataset.channel_stats)
             inputs = inputs.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
