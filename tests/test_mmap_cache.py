@@ -246,3 +246,43 @@ def test_metrics_read_a_mapped_subset_batch_wise_with_the_in_memory_result(cfg, 
     weights = [torch.cat([p.detach().flatten() for p in train_simclr(d, simclr, **kwargs).parameters()])
                for d in (in_memory, mapped)]
     assert torch.equal(*weights)
+
+
+def test_a_large_split_is_decoded_straight_to_disk_with_the_in_memory_result(tmp_path, monkeypatch):
+    """Above MAP_ABOVE_BYTES the split streams into its cache (one chunk of images in memory at a
+    time): the same archive contents and checksum as the in-memory path, at a fraction of its memory."""
+    import tracemalloc
+
+    from prunebench.data import sources
+
+    root = write_tree(tmp_path / "data", per_class=40, size=64)
+    base = dict(dataset="cifar10", root=str(root), path="toy", image_size=64, workers=1)
+    in_memory = load_full_split({**base, "cache_dir": str(tmp_path / "a")}, "train")
+    pixel_bytes = in_memory.images.nbytes  # 120 images x 12 KB
+    monkeypatch.setattr(loading, "MAP_ABOVE_BYTES", 0)
+    monkeypatch.setattr(sources, "DECODE_CHUNK", 4)
+    monkeypatch.setattr(loading, "STREAM_BLOCK_BYTES", 1 << 14)
+    monkeypatch.setattr(loading, "decode_split", lambda *a: pytest.fail("the in-memory decode ran"))
+    tracemalloc.start()
+    streamed = load_full_split({**base, "cache_dir": str(tmp_path / "b")}, "train")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert isinstance(streamed.images, np.memmap)
+    assert streamed.checksum == in_memory.checksum
+    np.testing.assert_array_equal(np.asarray(streamed.images), in_memory.images)
+    assert peak < pixel_bytes / 3, (peak, pixel_bytes)
+    with zipfile.ZipFile(the_cache({**base, "cache_dir": str(tmp_path / "b")})) as archive:
+        assert sorted(archive.namelist()) == sorted(zipfile.ZipFile(the_cache({**base, "cache_dir": str(tmp_path / "a")})).namelist())
+    assert not list((tmp_path / "b").rglob("*.pixels"))  # the raw pixel file is gone
+
+
+def test_a_streamed_decode_skips_and_counts_an_unreadable_file(cfg, mapped, caplog):
+    from pathlib import Path
+
+    (Path(cfg["root"]) / "toy" / "train" / "bee" / "00.png").write_bytes(b"not a png")
+    with caplog.at_level(logging.WARNING):
+        dataset = load_full_split({**cfg, "unreadable": "skip"}, "train")
+    assert len(dataset) == 17 and dataset.decode_report["n_skipped"] == 1
+    assert dataset.decode_report["skipped"] == ["bee/00.png"]
+    assert "1 unreadable skipped" in caplog.text
+    assert np.bincount(dataset.labels).tolist() == [6, 5, 6]

@@ -30,7 +30,7 @@ def split_manifest(data_cfg: dict, split: str) -> dict:
     not only in a log."""
     from prunebench.data import cache_path, load_full_split, locate_split, subsample_split
 
-    full = load_full_split(data_cfg, split)
+    full = load_full_split(data_cfg, split, verify="full")  # the one job that re-hashes every pixel
     dataset = subsample_split(full, data_cfg)
     return dict(
         size=len(dataset), full_size=len(full), checksum=full.checksum, source=full.source,

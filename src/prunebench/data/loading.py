@@ -57,6 +57,7 @@ DEFAULTS = {
 MAP_ABOVE_BYTES = 4 << 30
 STAMP_BLOCKS, STAMP_BLOCK_BYTES = 64, 1 << 16
 VERIFY_MODES = ("auto", "full", "stamp")
+STREAM_BLOCK_BYTES = 64 << 20  # the block a streamed decode copies (and hashes) into the archive at a time
 FIX_HINT = "set PRUNEBENCH_DATA (or data.root in the config) to the folder that holds it"
 
 
@@ -126,19 +127,28 @@ def load_full_split(data_cfg: dict, split: str, verify: str = "auto") -> ImageDa
     cfg = with_defaults(data_cfg)
     source = locate_split(cfg, split)
     path = cache_path(cfg, split, source)
-    cached = read_cache(path, cfg["dataset"], split) if path.exists() else None
+    cached = read_cache(path, cfg["dataset"], split, verify=verify) if path.exists() else None
     if cached is not None and not (cached.decode_report.get("n_upscaled") and small_image_policy(cfg) == "error"):
         return cached
+    if streams_to_disk(cfg, source):
+        return reopen_written(path, cfg["dataset"], split, decode_to_cache(cfg, split, source, path))
     dataset = decode_split(cfg, split, source)
     write_cache(path, dataset)
-    return reopen_written(path, dataset)
+    return reopen_written(path, dataset.name, split, dataset.checksum)
 
 
-def reopen_written(path: Path, dataset: ImageDataset) -> ImageDataset:
+def streams_to_disk(cfg: dict, source: SplitSource) -> bool:
+    """Whether a split is decoded straight into its cache file (:func:`decode_to_cache`): an
+    ImageFolder split whose decoded pixels would exceed :data:`MAP_ABOVE_BYTES` (so it is mapped)."""
+    side = int(cfg["image_size"])
+    return source.format != "torchvision" and len(source.files) * side * side * 3 > MAP_ABOVE_BYTES
+
+
+def reopen_written(path: Path, name: str, split: str, checksum: str) -> ImageDataset:
     """The split just written, read back (mapped when large) and fully verified against the decoded
     checksum: a fresh decode and a cache hit give the same dataset, and a large decoded copy is freed."""
-    cached = read_cache(path, dataset.name, dataset.split, verify="full")
-    if cached is None or cached.checksum != dataset.checksum:
+    cached = read_cache(path, name, split, verify="full")
+    if cached is None or cached.checksum != checksum:
         raise PrunebenchError(f"the cache just written to {path} does not read back; check that disk (or set "
                               "data.cache_dir / PRUNEBENCH_CACHE to another one) and rerun")
     return cached
@@ -155,17 +165,81 @@ def decode_split(cfg: dict, split: str, source: SplitSource) -> ImageDataset:
         images, kept, report = decode_imagefolder(source, cfg["image_size"], workers, cfg["unreadable"],
                                                   small_image_policy(cfg))
         labels, classes = np.asarray(source.labels, dtype=np.int64)[kept], list(source.classes)
-        if report["n_converted"] or report["n_upscaled"] or report["n_skipped"]:
-            log.warning("%s %s: %d non-RGB images converted to RGB %s, %d upscaled to %d px, %d unreadable skipped%s",
-                        cfg["dataset"], split, report["n_converted"], report["converted"], report["n_upscaled"],
-                        cfg["image_size"], report["n_skipped"],
-                        f" ({', '.join(report['skipped'][:5])})" if report["n_skipped"] else "")
+        warn_decode_report(cfg, split, report)
     log.info("decoded %d %s %s images from %s in %.1f s", len(labels), cfg["dataset"], split, source.directory,
              time.perf_counter() - start)
     return ImageDataset(name=cfg["dataset"], split=split, images=images, labels=labels,
                         ids=np.arange(len(labels), dtype=np.int64), classes=classes,
                         checksum=content_checksum(images, labels, classes), source=str(source.directory),
                         decode_report=report if source.format != "torchvision" else {})
+
+
+def warn_decode_report(cfg: dict, split: str, report: dict) -> None:
+    """One warning line with what decoding converted, upscaled or skipped (nothing is silent)."""
+    if report["n_converted"] or report["n_upscaled"] or report["n_skipped"]:
+        log.warning("%s %s: %d non-RGB images converted to RGB %s, %d upscaled to %d px, %d unreadable skipped%s",
+                    cfg["dataset"], split, report["n_converted"], report["converted"], report["n_upscaled"],
+                    cfg["image_size"], report["n_skipped"],
+                    f" ({', '.join(report['skipped'][:5])})" if report["n_skipped"] else "")
+
+
+def decode_to_cache(cfg: dict, split: str, source: SplitSource, path: Path) -> str:
+    """Decode a large ImageFolder split chunk by chunk straight into the cache at ``path``; its checksum.
+
+    Memory: one decoding chunk per worker (``DECODE_CHUNK`` images) and the labels, never the split
+    (ImageNet-1k at 224 px: 193 GB of pixels, ~0.6 GB of buffers). The pixels go to a raw file beside
+    the cache as they are decoded, then into the archive's ``images.npy`` member in 64 MB blocks,
+    hashed on the way (the same :func:`content_checksum` as an in-memory split: class names,
+    labels, shape, pixels); the archive has the layout :func:`write_cache` gives, so it maps the
+    same way. The raw file is removed whatever happens."""
+    from prunebench.data.sources import decode_imagefolder
+
+    start, side = time.perf_counter(), int(cfg["image_size"])
+    raw = path.with_name(f".{path.name}.{os.getpid()}.pixels")
+    workers = cfg["workers"] or min(os.cpu_count() or 1, 8)
+    try:
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        with open(raw, "wb") as pixels:
+            _, kept, report = decode_imagefolder(source, side, workers, cfg["unreadable"], small_image_policy(cfg),
+                                                 sink=lambda image: pixels.write(np.ascontiguousarray(image).data))
+        labels, classes = np.asarray(source.labels, dtype=np.int64)[kept], list(source.classes)
+        warn_decode_report(cfg, split, report)
+        shape = (len(kept), side, side, 3)
+        stamp = cache_stamp(np.memmap(raw, dtype=np.uint8, mode="r", shape=shape), labels, classes)
+        written = {}
+        atomic_write(path, lambda tmp: written.update(
+            checksum=_write_streamed(tmp, raw, shape, labels, classes, str(source.directory), report, stamp)))
+    except OSError as err:
+        raise PrunebenchError(f"cannot decode {source.directory} into {path.parent}: {err.strerror or err}; free disk "
+                              "space there (the cache needs the split's decoded size twice while it is written) or "
+                              "set data.cache_dir / PRUNEBENCH_CACHE to a larger disk") from None
+    finally:
+        raw.unlink(missing_ok=True)
+    log.info("decoded %d %s %s images from %s into %s in %.1f s (streamed)", len(kept), cfg["dataset"], split,
+             source.directory, path, time.perf_counter() - start)
+    return written["checksum"]
+
+
+def _write_streamed(tmp: Path, raw: Path, shape: tuple, labels, classes, source: str, report: dict, stamp: str) -> str:
+    """The cache archive at ``tmp`` from the raw pixel file (64 MB blocks, hashed on the way); its checksum."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(classes).encode())
+    digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    digest.update(str(shape).encode())
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        with archive.open("images.npy", "w", force_zip64=True) as member, open(raw, "rb") as pixels:
+            np.lib.format.write_array_header_1_0(member, {"descr": "|u1", "fortran_order": False, "shape": shape})
+            for block in iter(lambda: pixels.read(STREAM_BLOCK_BYTES), b""):
+                digest.update(block)
+                member.write(block)
+        checksum = "sha256:" + digest.hexdigest()
+        small = {"labels": labels, "classes": np.asarray(classes), "checksum": np.asarray(checksum),
+                 "source": np.asarray(source), "decode_report": np.asarray(json.dumps(report, sort_keys=True)),
+                 "stamp": np.asarray(stamp)}
+        for name, value in small.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, value, allow_pickle=False)
+    return checksum
 
 
 def write_cache(path: Path, dataset: ImageDataset) -> None:

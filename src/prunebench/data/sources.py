@@ -173,8 +173,11 @@ def _examples(files, limit: int = 3) -> str:
     return shown + (f" and {len(files) - limit} more" if len(files) > limit else "")
 
 
+DECODE_CHUNK = 500  # images per decoding task (and per worker's buffer when streaming to a sink)
+
+
 def decode_imagefolder(source: SplitSource, image_size: int, workers: int, unreadable: str = "error",
-                       small_images: str = "upscale") -> tuple[np.ndarray, np.ndarray, dict]:
+                       small_images: str = "upscale", sink=None) -> tuple[np.ndarray | None, np.ndarray, dict]:
     """All images of an ImageFolder split, decoded in canonical order (process pool if large).
 
     Returns ``(images, kept, report)``: ``kept`` the positions (in ``source.files``) decoded, and
@@ -183,21 +186,26 @@ def decode_imagefolder(source: SplitSource, image_size: int, workers: int, unrea
     under ``unreadable: skip``, with their names). Nothing is dropped or altered silently: an
     unreadable file (``unreadable: error``, the default) or an image smaller than ``image_size``
     (``small_images: error``) is one :class:`PrunebenchError` line with the count, the files and the fix.
+
+    ``sink``: a callable taking each decoded image (H×W×3 uint8, canonical order) as it arrives,
+    chunk by chunk; ``images`` is then ``None`` and memory holds one chunk per worker, not the split
+    (how :func:`prunebench.data.loading.decode_to_cache` writes ImageNet-1k's 193 GB straight to disk).
     """
     if unreadable not in UNREADABLE_POLICIES:
         raise PrunebenchError(f"data.unreadable is '{unreadable}'; use one of {', '.join(UNREADABLE_POLICIES)}")
     if small_images not in SMALL_IMAGE_POLICIES:
         raise PrunebenchError(f"data.small_images is '{small_images}'; use one of {', '.join(SMALL_IMAGE_POLICIES)}")
     paths = [str(source.directory / f) for f in source.files]
-    chunk = 500
-    jobs = [(paths[i:i + chunk], image_size, small_images) for i in range(0, len(paths), chunk)]
-    if workers <= 1 or len(jobs) <= 1:
-        results = [_decode_chunk(job) for job in jobs]
-    else:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = pool.map(_decode_chunk, jobs, chunksize=1)
-    arrays = [a for chunk_arrays, _ in results for a in chunk_arrays]
-    issues = [i for _, chunk_issues in results for i in chunk_issues]
+    jobs = [(paths[i:i + DECODE_CHUNK], image_size, small_images) for i in range(0, len(paths), DECODE_CHUNK)]
+    arrays, decoded, issues = [], [], []
+    for chunk_arrays, chunk_issues in _decoded_chunks(jobs, workers):
+        for array in chunk_arrays:
+            decoded.append(array is not None)
+            if array is not None and sink is not None:
+                sink(array)
+            elif sink is None:
+                arrays.append(array)
+        issues.extend(chunk_issues)
     files = list(source.files)
     unread, small = _issues_of_kind(files, issues, "unreadable"), _issues_of_kind(files, issues, "small")
     where = source.directory
@@ -213,7 +221,7 @@ def decode_imagefolder(source: SplitSource, image_size: int, workers: int, unrea
             f"(smallest {sizes[0][0]}: {sizes[0][1]}; files: {_examples([f for f, _ in sizes])}); lower "
             f"data.image_size to at most {min(min(map(int, s.split('x'))) for _, s in small)}, replace those images, "
             "or set data.small_images: upscale")
-    kept = np.array([k for k, a in enumerate(arrays) if a is not None], dtype=np.int64)
+    kept = np.flatnonzero(np.asarray(decoded, dtype=bool)).astype(np.int64)
     if len(kept) == 0:
         raise PrunebenchError(f"no image under {where} could be decoded; restore the dataset")
     converted: dict[str, int] = {}
@@ -222,7 +230,17 @@ def decode_imagefolder(source: SplitSource, image_size: int, workers: int, unrea
     report = {"n_files": len(files), "n_decoded": int(len(kept)), "converted": dict(sorted(converted.items())),
               "n_converted": int(sum(converted.values())), "n_upscaled": len(small) if small_images == "upscale" else 0,
               "n_skipped": len(unread), "skipped": [f for f, _ in unread]}
-    return np.stack([arrays[k] for k in kept]), kept, report
+    return (None if sink is not None else np.stack([arrays[k] for k in kept])), kept, report
+
+
+def _decoded_chunks(jobs, workers: int):
+    """``(arrays, issues)`` of each decoding task, in order, as they finish (``imap``: nothing waits
+    for the whole split)."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from (_decode_chunk(job) for job in jobs)
+        return
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(_decode_chunk, jobs, chunksize=1)
 
 
 def check_split_classes(train_classes, test_classes, test_dir, train_dir) -> None:
