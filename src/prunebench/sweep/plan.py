@@ -275,3 +275,86 @@ def _check_labelled_point(point: SweepPoint) -> None:
     if protocol.per_fraction == (point.fraction_kept == 1.0) or not 0.0 < point.fraction_kept <= 1.0:
         wanted = "a fraction kept f < 1" if protocol.per_fraction else "f = 1 (it does not depend on f)"
         raise PrunebenchError(f"protocol {protocol.name} runs at {wanted}; got f={format_fraction(point.fraction_kept)}")
+
+
+# --- step budgets (``sweep.step_budgets``): every arm at several optimizer-step budgets ----------------
+#
+# A step-based recipe (``probe.steps``, the retrieval task) trains every point of the plan for the
+# recipe's steps. ``sweep.step_budgets: [32, 128]`` trains the same plan again at each other budget B:
+# budget B's config is the scale's with ``sweep.train.steps = B`` (:func:`budget_config`), its points
+# are the plan of that config (:func:`budget_points`), and everything of it lives under
+# ``results/<name>/steps<B>/``: run files ``steps<B>/runs/<protocol>/N<N>/<metric>/<keep>/f<f>/seed<s>.json``,
+# its own sweep table ``steps<B>/sweep.parquet`` (its rows carry ``step_budget`` = B and ``train_steps``).
+# The recipe's own budget (which the list must contain) is the scale's sweep itself, at the paths above
+# (``runs/...``, ``sweep.parquet``): with the key absent nothing about a config changes. Tables of
+# different budgets are never concatenated (the sweep table refuses duplicate coordinates, and a
+# point's ``config_hash`` differs per budget); what compares budgets reads one table per budget.
+
+BUDGET_KEY = "step_budgets"
+
+
+def recipe_steps(config: dict) -> int | None:
+    """The optimizer steps of the sweep's recipe (``probe.steps`` overridden by ``sweep.train.steps``);
+    None for an epoch-based recipe."""
+    steps = {**(config.get("probe") or {}), **((config.get("sweep") or {}).get("train") or {})}.get("steps")
+    return None if steps is None else int(steps)
+
+
+def step_budgets(config: dict) -> list[int]:
+    """``sweep.step_budgets`` in ascending order ([] when absent), checked: distinct positive integers
+    of a step-based recipe, one of them the recipe's own steps (else one line naming the fix)."""
+    from prunebench.errors import PrunebenchError
+
+    budgets = (config.get("sweep") or {}).get(BUDGET_KEY)
+    if not budgets:
+        return []
+    if not isinstance(budgets, (list, tuple)) or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0
+                                                          for b in budgets) or len(set(budgets)) != len(budgets):
+        raise PrunebenchError(f"sweep.{BUDGET_KEY} {budgets!r}: give distinct positive optimizer-step counts, "
+                              f"e.g. [32, 128]")
+    own = recipe_steps(config)
+    if own is None:
+        raise PrunebenchError(f"sweep.{BUDGET_KEY} needs a step-based recipe (probe.steps, e.g. task retrieval); "
+                              f"this recipe trains for epochs: drop sweep.{BUDGET_KEY}")
+    if own not in budgets:
+        raise PrunebenchError(f"sweep.{BUDGET_KEY} {list(budgets)} must contain the recipe's own steps ({own}: "
+                              f"probe.steps / sweep.train.steps), the budget of the scale's own sweep; add {own}")
+    return sorted(int(b) for b in budgets)
+
+
+def extra_budgets(config: dict) -> list[int]:
+    """The budgets of ``sweep.step_budgets`` other than the recipe's own (each its own sub-sweep)."""
+    own = recipe_steps(config)
+    return [b for b in step_budgets(config) if b != own]
+
+
+def budget_config(config: dict, steps: int) -> dict:
+    """The config every point of budget ``steps`` trains under: ``sweep.train.steps = steps`` and no
+    ``sweep.step_budgets`` (the recipe's own budget: the config itself, without the key)."""
+    sweep = {key: value for key, value in (config.get("sweep") or {}).items() if key != BUDGET_KEY}
+    if int(steps) != recipe_steps(config):
+        sweep["train"] = {**(sweep.get("train") or {}), "steps": int(steps)}
+    return {**config, "sweep": sweep}
+
+
+def budget_folder(steps: int) -> str:
+    """``steps<B>``: the folder of budget B under ``results/<name>/``."""
+    return f"steps{int(steps)}"
+
+
+@dataclass(frozen=True, order=True)
+class BudgetPoint:
+    """A point of the plan trained at another step budget (``sweep.step_budgets``)."""
+
+    steps: int
+    point: SweepPoint
+
+    def relative_path(self) -> str:
+        """``steps<B>/runs/<protocol>/N<N>/<metric>/<keep>/f<f>/seed<seed>.json`` under ``results/<name>/``."""
+        return f"{budget_folder(self.steps)}/runs/{self.point.relative_path()}"
+
+
+def budget_points(config: dict) -> list[BudgetPoint]:
+    """The points of every budget but the recipe's own, budget by budget, each in its plan's order."""
+    return [BudgetPoint(steps, point) for steps in extra_budgets(config)
+            for point in plan_points(budget_config(config, steps))]
