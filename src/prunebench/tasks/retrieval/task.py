@@ -158,6 +158,13 @@ class Retrieval(Task):
                                           reduction="none").numpy().astype(np.float64)
         return {name: out[name] for name in names}
 
+    def pair_losses(self, model, examples, *, train_cfg=None, seed: int = 0) -> tuple[np.ndarray, dict]:
+        """Each pair's InfoNCE under ``model`` against in-batch and mined hard negatives, one batch holding
+        the whole set (:func:`prunebench.tasks.retrieval.losses.pair_info_nce`; the ``pair-loss`` metric)."""
+        from prunebench.tasks.retrieval.losses import pair_info_nce
+
+        return pair_info_nce(model, examples, train_cfg, seed=seed)
+
     def evaluate(self, predictions: np.ndarray, examples) -> Evaluation:
         """Standard NDCG@10 (pytrec_eval) of the exact-search ranking ``predictions``; error = 1 − NDCG@10."""
         summary = self.evaluate_all(predictions, examples)
