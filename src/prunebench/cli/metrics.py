@@ -33,6 +33,17 @@ def register(subparsers) -> None:
     models.add_argument("--device", default=None, help="cpu, cuda or auto (default: the config's)")
     models.set_defaults(func=run_models)
 
+    ablation = commands.add_parser("reference-ablation",
+                                   help="text-lm: score a stratified pool subsample with a pretrained LM and compare "
+                                        "it with the trained reference's perplexity table")
+    ablation.add_argument("--config", required=True, help="a text-lm scale whose perplexity table is computed")
+    ablation.add_argument("--per-domain", type=int, default=60, help="documents per domain (default 60)")
+    ablation.add_argument("--rate", type=float, default=0.5, help="the windows' selection rate (default 0.5)")
+    ablation.add_argument("--model", default="smollm2-135m", help="shipped name, .gguf file or model directory")
+    ablation.add_argument("--threads", type=int, default=None, help="torch threads (default probe.threads)")
+    ablation.add_argument("--out", required=True, help="JSON result")
+    ablation.set_defaults(func=run_reference_ablation)
+
     corr = commands.add_parser("correlations", help="Spearman rank correlations between score tables")
     corr.add_argument("--config", default=None, help="check every table against this config's train ids")
     corr.add_argument("--scores", nargs="+", required=True, help="score directory or parquet files")
@@ -99,6 +110,26 @@ def run_models(args: argparse.Namespace) -> int:
     atomic_write(Path(args.out), lambda tmp: tmp.write_text(json.dumps(summary, indent=1) + "\n"))
     print(f"{args.model_set} chunk {args.chunk + 1}/{summary['chunks']}: {len(summary['models'])} models "
           f"in {summary['seconds']:.1f} s -> {args.out}")
+    return 0
+
+
+def run_reference_ablation(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from prunebench.config import load_config
+    from prunebench.provenance import atomic_write
+    from prunebench.tasks.text_lm.reference_ablation import run_ablation
+
+    config = load_config(args.config)
+    torch.set_num_threads(int(args.threads or (config.get("probe") or {}).get("threads") or 1))
+    result = run_ablation(config, per_domain=args.per_domain, rate=args.rate, model=args.model)
+    atomic_write(Path(args.out), lambda tmp: tmp.write_text(json.dumps(result, indent=1) + "\n"))
+    rho = result["spearman"]
+    print(f"{result['subsample']['n']} documents: Spearman {rho['rho']:.3f} [{rho['ci95'][0]:.3f}, {rho['ci95'][1]:.3f}] "
+          f"({result['tokens_per_second']:.0f} tokens/s) -> {args.out}")
     return 0
 
 
