@@ -109,6 +109,9 @@ def empirical_entries(config: dict, sweep: pd.DataFrame, scaling: dict) -> list[
     # text-lm scales only (none for any other table): Ankner et al. 2024 windows vs random, steps-to-match
     from prunebench.scaling.text_claims import text_entries
     entries += text_entries(config, sweep, settings, context, _entry)
+    # retrieval scales only (none for any other table): OPERA's arms vs no pruning, coverage, steps to match
+    from prunebench.scaling.retrieval_claims import retrieval_entries
+    entries += retrieval_entries(config, sweep, settings, context, _entry)
     return [e for e in entries if e is not None]
 
 
