@@ -125,3 +125,21 @@ def test_image_table_gets_no_text_entries():
                                                                    "status": "s"}, _entry) == []
     names = {e["name"] for e in empirical_entries(config, table, {})}
     assert names == {"accuracy_full_data", "nu_full_data", "best_metric_f0.5"}
+
+
+def test_downstream_evaluations_are_paired_against_random_like_the_nll():
+    """Clean-prose NLL and sentiment accuracy get the seed-paired difference against random (the
+    paper's point that upstream perplexity is not the whole story); a table without them gets none."""
+    table = text_table()
+    table["eval_nll_clean"] = table["eval_error"] - 0.1 * (table["keep"] == "low")
+    table["sentiment_accuracy"] = 0.5 + 0.05 * (table["keep"] == "high") + 0.01 * table["seed"]
+    claims = text_claims(table)
+    high = _claim(claims, "perplexity", "high")["downstream"]
+    assert high["sentiment_accuracy"]["value"] == pytest.approx(0.05)
+    assert high["sentiment_accuracy"]["per_seed"] == pytest.approx({0: 0.05, 1: 0.05, 2: 0.05})
+    low = _claim(claims, "perplexity", "low")["downstream"]["eval_nll_clean"]
+    assert low["value"] == pytest.approx(np.mean([2.6 - 2.5, 2.75 - 2.6, 2.8 - 2.7]) - 0.1)
+    names = {e["name"] for e in text_entries({"task": "text-lm"}, table, headline_settings({}),
+                                             {"scale": "t", "command": "c", "status": "s"}, _entry)}
+    assert {"clean_nll_vs_random_perplexity_high_f0.5", "sentiment_vs_random_perplexity_low_f0.5"} <= names
+    assert not any(c["downstream"] for c in text_claims(text_table()))

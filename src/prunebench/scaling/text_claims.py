@@ -19,6 +19,10 @@ table, at the largest initial size N_max and each pruned fraction f < 1, per (me
   seed reached the target, ``"not reached"`` when none did and ``"reached by k of S seeds"`` otherwise
   (the mean over the reaching seeds alone would be biased upward; it is kept in the detail). Resolved
   when |ρ̄ − 1| > 1.96 se.
+* **Beyond upstream perplexity** (the paper's point: upstream perplexity and downstream quality can
+  disagree): the same seed-paired difference against random for every other evaluation the sweep
+  rows carry, :data:`DOWNSTREAM` (the clean-prose test NLL, ``eval_nll_clean``; the movie-review
+  linear-probe sentiment accuracy, ``sentiment_accuracy``, higher = better).
 * **Best window** of a metric: its keep window of lowest mean NLL, reported when it beats the runner-up
   window by more than 1.96 standard errors of the seed-paired difference, else "not resolved at this scale"
   (the logic of ``best_metric_f<f>`` in :mod:`prunebench.headline`).
@@ -43,6 +47,12 @@ TEXT_METRIC = "perplexity"   # the eval_metric of the text-lm task
 NOT_REACHED = "not reached"
 ONE_SEED = "none (one seed: no seed spread)"
 REFERENCE = "Ankner et al. 2024, arXiv 2405.20541"
+# sweep-row column -> (entry prefix, unit and direction): evaluations besides the mixture's test NLL
+DOWNSTREAM = {
+    "eval_nll_clean": ("clean_nll_vs_random", "test NLL on clean prose, nats per token (< 0: beats random)"),
+    "sentiment_accuracy": ("sentiment_vs_random", "movie-review sentiment accuracy of a linear probe on the frozen LM "
+                                                  "(> 0: beats random)"),
+}
 
 
 def is_text_table(sweep: pd.DataFrame, config: dict | None = None) -> bool:
@@ -140,6 +150,9 @@ def text_claims(sweep: pd.DataFrame, protocol: str = "fixed_epochs") -> list[dic
             out.append({"fraction_kept": float(f), "metric": metric, "keep": keep, "initial_size": n_max,
                         "protocol": protocol, "nll": float(runs[ERROR].mean()),
                         "nll_vs_random": None if is_random or random.empty else paired_difference(runs, random),
+                        "downstream": {} if is_random or random.empty else
+                        {col: paired_difference(runs, random, col) for col in DOWNSTREAM
+                         if col in runs.columns and runs[col].notna().all() and random[col].notna().all()},
                         "speedup": speedup(runs, baseline) if "eval_curve" in runs.columns else None})
     return out
 
@@ -164,7 +177,8 @@ def best_window(claims: list[dict], sweep: pd.DataFrame, metric: str, f: float) 
 
 def text_entries(config: dict, sweep: pd.DataFrame, settings: dict, context: dict, make_entry) -> list[dict]:
     """Headline entries of a text-lm scale (none for any other table): per f < 1 and (metric, keep)
-    ``nll_vs_random_<metric>_<keep>_f<f>`` and ``steps_to_match_speedup_<metric>_<keep>_f<f>``, and per
+    ``nll_vs_random_<metric>_<keep>_f<f>``, ``clean_nll_vs_random_...``, ``sentiment_vs_random_...`` (where
+    the rows carry them) and ``steps_to_match_speedup_<metric>_<keep>_f<f>``, and per
     metric ``best_window_<metric>_f<f>``. ``make_entry`` is :func:`prunebench.headline._entry`."""
     if not is_text_table(sweep, config):
         return []
@@ -185,6 +199,15 @@ def text_entries(config: dict, sweep: pd.DataFrame, settings: dict, context: dic
                 {"per_seed": d["per_seed"], "n_pairs": d["n_pairs"], "unpaired_se": d["unpaired_se"],
                  "nll": c["nll"], "initial_size": c["initial_size"], "protocol": c["protocol"]},
                 status, standard_error=d["se"], se_method=d["se_method"], resolved=d["resolved"]))
+        for column, other in (c.get("downstream") or {}).items():
+            prefix, unit = DOWNSTREAM[column]
+            entries.append(make_entry(
+                f"{prefix}_{label}_f{tag}", scale, other["value"],
+                {"abs": nll_abs if "nll" in column else float(tol.get("accuracy_abs", 0.02))},
+                unit, f"{column} of {where} minus random at the same f, paired by seed ({REFERENCE})", command,
+                {"per_seed": other["per_seed"], "n_pairs": other["n_pairs"], "unpaired_se": other["unpaired_se"],
+                 "column": column, "initial_size": c["initial_size"], "protocol": c["protocol"]},
+                status, standard_error=other["se"], se_method=other["se_method"], resolved=other["resolved"]))
         s = c["speedup"]
         if s is not None and s["n_seeds"]:
             entries.append(make_entry(
