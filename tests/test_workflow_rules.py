@@ -33,9 +33,9 @@ def rule_shells() -> dict[str, str]:
     """Each named rule of the stage files -> the ``prunebench`` command its shell runs ('' for none)."""
     shells = {}
     for path in RULE_FILES:
-        blocks = re.split(r"^(?=rule \w+:)", path.read_text(), flags=re.M)
+        blocks = re.split(r"^(?=[ ]*rule \w+:)", path.read_text(), flags=re.M)  # rules inside an `if` too
         for block in blocks:
-            name = re.match(r"rule (\w+):", block)
+            name = re.match(r"[ ]*rule (\w+):", block)
             if name:
                 command = re.search(r"-m prunebench ([a-z-]+(?: [a-z-]+)?)", block)
                 shells[name.group(1)] = command.group(1) if command else ""

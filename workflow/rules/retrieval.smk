@@ -38,8 +38,7 @@ rule retrieval_arms:
 # --- sweep.step_budgets: every arm again at each other optimizer-step budget B (prunebench.sweep.plan,
 # prunebench.tasks.retrieval.budgets): run files {RESULTS}/steps<B>/runs/..., one sweep table and arms
 # table per budget, and retrieval_budgets.csv/json side by side. No rule at all without the key. The
-# commands are the module's own (`python -m prunebench.tasks.retrieval.budgets point|aggregate|compare`):
-# the rule names are those `prunebench retrieval budgets <action>` would mirror once the CLI has it.
+# rules run `python -m prunebench retrieval budgets-point|budgets-aggregate|budgets-compare`.
 from prunebench.sweep.plan import budget_config, budget_folder, budget_points, extra_budgets
 from prunebench.tasks.retrieval.budgets import budget_point_inputs
 
@@ -73,7 +72,7 @@ if BUDGETS:
         resources:
             **sweep_resources(),
         shell:
-            "\"$PRUNEBENCH_PYTHON\" -m prunebench.tasks.retrieval.budgets point --config \"$PRUNEBENCH_CONFIG\""
+            "\"$PRUNEBENCH_PYTHON\" -m prunebench retrieval budgets-point --config \"$PRUNEBENCH_CONFIG\""
             " --steps {wildcards.steps} --protocol {wildcards.protocol} --size {wildcards.n} --metric {wildcards.metric}"
             " --keep {wildcards.keep} --fraction-kept {wildcards.f} --seed {wildcards.seed} --threads {params.threads}"
             " {params.options} --out {output} > {log} 2>&1"
@@ -93,7 +92,7 @@ if BUDGETS:
         params:
             config_hash=lambda wildcards: stage_hash(budget_config(config, int(wildcards.steps)), "sweep_point"),
         shell:
-            "\"$PRUNEBENCH_PYTHON\" -m prunebench.tasks.retrieval.budgets aggregate --config \"$PRUNEBENCH_CONFIG\""
+            "\"$PRUNEBENCH_PYTHON\" -m prunebench retrieval budgets-aggregate --config \"$PRUNEBENCH_CONFIG\""
             " --steps {wildcards.steps} --out {output.parquet} --csv {output.csv} {input} > {log} 2>&1"
 
     rule retrieval_budgets_compare:
@@ -112,5 +111,5 @@ if BUDGETS:
             config_hash=SWEEP_CONFIG_HASH,
             figures=lambda wildcards, output: os.path.dirname(os.path.dirname(output.figures[0])),  # = FIGURES
         shell:
-            "\"$PRUNEBENCH_PYTHON\" -m prunebench.tasks.retrieval.budgets compare --config \"$PRUNEBENCH_CONFIG\""
+            "\"$PRUNEBENCH_PYTHON\" -m prunebench retrieval budgets-compare --config \"$PRUNEBENCH_CONFIG\""
             " --csv {output.csv} --json {output.json} --figures {params.figures} > {log} 2>&1"

@@ -40,6 +40,10 @@ def register(subparsers) -> None:
     tune.add_argument("--out", default=None, help="write the record as JSON here")
     tune.set_defaults(func=run_finetune_cmd)
 
+    from prunebench.tasks.retrieval.budgets import add_budget_parsers
+
+    add_budget_parsers(actions, prefix="budgets-")  # sweep.step_budgets: budgets-point / -aggregate / -compare
+
     arms = actions.add_parser("arms", help="the arms table and the NDCG@10-vs-steps figure of a retrieval sweep "
                                            "(prunebench.figures.retrieval)")
     arms.add_argument("--sweep", required=True, help="sweep table (results/<name>/sweep.parquet)")

@@ -205,13 +205,15 @@ def write_budgets(config: dict, out_csv, out_json, results=None, figures=None) -
 
 # --- command line ------------------------------------------------------------------------------------
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m prunebench.tasks.retrieval.budgets",
-                                     description="retrieval arms at several step budgets (sweep.step_budgets)")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+ACTIONS = ("point", "aggregate", "compare")
+
+
+def add_budget_parsers(actions, prefix: str = "") -> None:
+    """The ``point`` / ``aggregate`` / ``compare`` parsers, named ``<prefix><action>`` (the CLI's
+    ``retrieval budgets-point`` etc.), each dispatching to :func:`run_budget_command`."""
     from prunebench.sweep.protocols import list_protocols
 
-    point = actions.add_parser("point", help="train one point of the plan at one step budget")
+    point = actions.add_parser(f"{prefix}point", help="train one point of the plan at one step budget")
     point.add_argument("--config", required=True)
     point.add_argument("--steps", type=int, required=True, help="the budget (one of sweep.step_budgets)")
     point.add_argument("--protocol", required=True, choices=list(list_protocols()))
@@ -225,53 +227,63 @@ def _parser() -> argparse.ArgumentParser:
     point.add_argument("--scores", default=None, help="the metric's score table")
     point.add_argument("--baseline", default=None, help="the f=1 run file of the same budget (fixed_compute)")
     point.add_argument("--out", required=True)
-    aggregate = actions.add_parser("aggregate", help="the sweep table of one budget's run files")
+    aggregate = actions.add_parser(f"{prefix}aggregate", help="the sweep table of one budget's run files")
     aggregate.add_argument("--config", required=True)
     aggregate.add_argument("--steps", type=int, required=True)
     aggregate.add_argument("--out", required=True)
     aggregate.add_argument("--csv", default=None)
     aggregate.add_argument("runs", nargs="*", help="run files (default: the budget's planned ones)")
-    compare = actions.add_parser("compare", help="the arms of every budget side by side and the budget effects")
+    compare = actions.add_parser(f"{prefix}compare", help="the arms of every budget side by side and the budget effects")
     compare.add_argument("--config", required=True)
     compare.add_argument("--csv", required=True)
     compare.add_argument("--json", required=True)
     compare.add_argument("--figures", default=None,
                          help="also write each other budget's arms table and figure (figures folder of the scale)")
-    return parser
+    for action, parser in zip(ACTIONS, (point, aggregate, compare)):
+        parser.set_defaults(budget_action=action, func=run_budget_command)
+
+
+def run_budget_command(args) -> int:
+    """One budget action (``args.budget_action``); errors are :class:`PrunebenchError` (one line)."""
+    from prunebench.config import load_config
+
+    config = load_config(args.config)
+    if args.budget_action == "point":
+        from prunebench.sweep.plan import parse_point
+        from prunebench.sweep.point import read_row, write_row
+
+        point = parse_point(args.protocol, args.size, args.metric, args.keep, args.fraction_kept, args.seed)
+        row = run_budget_point(config, args.steps, point, score_path=args.scores, device=args.device,
+                               baseline_row=read_row(args.baseline) if args.baseline else None, threads=args.threads)
+        write_row(row, args.out)
+        print(f"steps{args.steps}/{point.relative_path()}: train_steps={row['train_steps']} "
+              f"ndcg@10={row['eval_value']:.4f} -> {args.out}")
+    elif args.budget_action == "aggregate":
+        from prunebench.sweep.aggregate import write_sweep_table
+
+        table = aggregate_budget(config, args.steps, args.runs or None)
+        write_sweep_table(table, args.out, args.csv)
+        print(f"{len(table)} runs of budget {args.steps} -> {args.out}")
+    else:
+        document = write_budgets(config, args.csv, args.json, figures=args.figures)
+        for effect in document["budget_effects"]:
+            se = "-" if effect["se"] is None else f"{effect['se']:.4f}"
+            print(f"{effect['arm']}: NDCG@10 {effect['from_steps']} -> {effect['to_steps']} steps: "
+                  f"{effect['delta_ndcg_at_10']:+.4f} (se {se}, {effect['n_pairs']} seeds)")
+    return 0
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    """``python -m prunebench.tasks.retrieval.budgets ACTION ...`` (the same as ``prunebench retrieval budgets-ACTION``)."""
+    parser = argparse.ArgumentParser(prog="python -m prunebench.tasks.retrieval.budgets",
+                                     description="retrieval arms at several step budgets (sweep.step_budgets)")
+    add_budget_parsers(parser.add_subparsers(dest="action", metavar="ACTION", required=True))
+    args = parser.parse_args(argv)
     try:
-        from prunebench.config import load_config
-
-        config = load_config(args.config)
-        if args.action == "point":
-            from prunebench.sweep.plan import parse_point
-            from prunebench.sweep.point import read_row, write_row
-
-            point = parse_point(args.protocol, args.size, args.metric, args.keep, args.fraction_kept, args.seed)
-            row = run_budget_point(config, args.steps, point, score_path=args.scores, device=args.device,
-                                   baseline_row=read_row(args.baseline) if args.baseline else None, threads=args.threads)
-            write_row(row, args.out)
-            print(f"steps{args.steps}/{point.relative_path()}: train_steps={row['train_steps']} "
-                  f"ndcg@10={row['eval_value']:.4f} -> {args.out}")
-        elif args.action == "aggregate":
-            from prunebench.sweep.aggregate import write_sweep_table
-
-            table = aggregate_budget(config, args.steps, args.runs or None)
-            write_sweep_table(table, args.out, args.csv)
-            print(f"{len(table)} runs of budget {args.steps} -> {args.out}")
-        else:
-            document = write_budgets(config, args.csv, args.json, figures=args.figures)
-            for effect in document["budget_effects"]:
-                se = "-" if effect["se"] is None else f"{effect['se']:.4f}"
-                print(f"{effect['arm']}: NDCG@10 {effect['from_steps']} -> {effect['to_steps']} steps: "
-                      f"{effect['delta_ndcg_at_10']:+.4f} (se {se}, {effect['n_pairs']} seeds)")
+        return run_budget_command(args)
     except PrunebenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":
