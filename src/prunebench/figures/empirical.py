@@ -159,7 +159,7 @@ def _delta_heatmap(ax, delta: pd.DataFrame, limit: float, scale: float = 100):
 def plot_error_vs_pruned_size(sweep, scaling, protocol: str, metric: str, tag: str):
     """Log–log ε vs P per f, ± standard error; panels keep hard, keep easy (panel metric) and
     random, on shared axes, each with the f = 1 power law."""
-    panels = [(metric, k) for k in ("hard", "easy") if _has(sweep, protocol, metric, k)]
+    panels = [(metric, k) for k in KEEP_ORDER if _has(sweep, protocol, metric, k)]  # hard, easy | low, medium, high
     panels += [(RANDOM_METRIC, RANDOM_METRIC)] if _has(sweep, protocol, RANDOM_METRIC, RANDOM_METRIC) else []
     panels = panels or [("none", "all")]
     colors = fraction_colors(sweep["fraction_kept"].unique())
@@ -192,16 +192,17 @@ def plot_frontier(sweep, scaling, protocol: str, metric: str, tag: str):
     full = (scaling or {}).get("full_data")
     f1_label = _fit_label(f"f = 1 {label('power_law')} fit", full, "power_law", "nu", "ν")
     _draw_fit(ax, full, "power_law", sweep["n_kept"], f1_label)
-    styles = {"hard": "tab:blue", "easy": "tab:orange", RANDOM_METRIC: RANDOM_COLOR}
+    styles = {"hard": "tab:blue", "easy": "tab:orange", "low": "tab:orange", "medium": "tab:green", "high": "tab:blue",
+              RANDOM_METRIC: RANDOM_COLOR}
     drawn = [base]
-    for name, keep in [(metric, "hard"), (metric, "easy"), (RANDOM_METRIC, RANDOM_METRIC)]:
+    for name, keep in [(metric, k) for k in KEEP_ORDER] + [(RANDOM_METRIC, RANDOM_METRIC)]:
         if not _has(sweep, protocol, name, keep):
             continue
         frontier = pareto_frontier(with_standard_errors(strategy_rows(sweep, protocol, name, keep)))
         drawn.append(frontier)
         ax.errorbar(frontier["n_kept"], frontier[ERROR], yerr=frontier["eval_error_se"], fmt="s-",
                     color=styles[keep], ms=4, capsize=2, label=f"frontier: {strategy_label(name, keep)}")
-        for row in frontier.itertuples() if keep == "hard" else ():
+        for row in frontier.itertuples() if keep in ("hard", "high") else ():
             ax.annotate(f"{row.fraction_kept:g}", (row.n_kept, getattr(row, ERROR)), fontsize=6,
                         xytext=(2, 3), textcoords="offset points", color=styles[keep])
         fit = _frontier_summary(scaling, protocol, name, keep)
