@@ -50,10 +50,13 @@ TOLERANCE_DEFAULTS = {"ndcg_abs": 0.02, "recall_abs": 0.02, "coverage_abs": 0.01
 
 
 def is_retrieval_table(sweep: pd.DataFrame, config: dict | None = None) -> bool:
-    """Whether ``sweep`` is a retrieval sweep: the config's task or the table's ``eval_metric``."""
+    """Whether ``sweep`` is a retrieval sweep: the config's task, or a table scored by NDCG@10 that has
+    the retrieval task's own columns (``recall_at_20``, ``query_coverage``; another NDCG-scored table
+    gets no retrieval entries)."""
     if (config or {}).get("task") == "retrieval":
         return True
-    return bool(len(sweep)) and "eval_metric" in sweep.columns and eval_metric(sweep) == RETRIEVAL_METRIC
+    return (bool(len(sweep)) and "eval_metric" in sweep.columns and eval_metric(sweep) == RETRIEVAL_METRIC
+            and {"recall_at_20", "query_coverage"} <= set(sweep.columns))
 
 
 def arm_tag(row) -> str:
