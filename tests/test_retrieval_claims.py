@@ -99,3 +99,25 @@ def test_budget_effect_entries_read_each_budgets_table(tmp_path):
     base = entries["ndcg_at_10_budget_effect_fixed_epochs_none_all_f1_32_to_128"]
     assert base["value"] == pytest.approx(-0.03) and base["detail"]["n_pairs"] == 3 and base["resolved"]
     assert entries["ndcg_at_10_budget_effect_opera_opera_dynamic_f1_32_to_128"]["value"] == pytest.approx(0.0)
+
+
+def test_headline_build_refit_reproduces_the_committed_retrieval_ci_headline(tmp_path):
+    """The workflow's retrieval headline (``headline build --refit``, no scaling stage) is the derived
+    check's computation: from the committed sweep table it writes the committed file, entry for entry."""
+    from prunebench.cli import main
+    from prunebench.provenance import REPO_ROOT
+
+    committed = REPO_ROOT / "results" / "retrieval-ci"
+    out = tmp_path / "headline.json"
+    assert main(["headline", "build", "--config", "retrieval-ci", "--sweep", str(committed / "sweep.parquet"),
+                 "--refit", "--out", str(out), "--no-merge"]) == 0
+    assert json.loads(out.read_text()) == json.loads((committed / "headline.json").read_text())
+
+
+def test_headline_build_refit_refuses_a_missing_sweep_table_in_one_line(tmp_path, capsys):
+    from prunebench.cli import main
+
+    status = main(["headline", "build", "--config", "retrieval-ci", "--sweep", str(tmp_path / "none.parquet"),
+                   "--refit", "--out", str(tmp_path / "h.json"), "--no-merge"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1 and "not found" in err[0], err

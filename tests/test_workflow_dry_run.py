@@ -79,3 +79,5 @@ def test_every_shipped_scale_plans(scale, empty_workdir, tmp_path):
     sweep_jobs = {rule: n for rule, n in jobs.items() if rule == "sweep_point" or rule.startswith("sweep_shard_")}
     assert sweep_jobs == expected_sweep_jobs(config), jobs
     assert {"theory_curves", "theory_figures"} <= set(jobs), jobs
+    if config.get("task") == "retrieval":  # no scaling stage, yet a headline (headline build --refit)
+        assert jobs.get("headline_build") == 1 and "scaling_fit" not in jobs, jobs

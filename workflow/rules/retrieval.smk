@@ -2,14 +2,14 @@
 standard errors, query coverage, wall time, steps to match no pruning) and the NDCG@10-vs-steps figure
 of every arm, from the sweep table. Included by the Snakefile for retrieval scales only.
 
-The image paper's scaling fits, figures and headline are not targets here (the perceptron theory stays,
-smoke-sized in the config, as at every scale):
-a retrieval scale has one initial size N (no power law in N to fit) and its arms are compared at equal
-optimizer steps; this rule's arms table is its headline (results/<name>/retrieval_arms.json)."""
+The image paper's scaling fits and figures are not targets here (the perceptron theory stays,
+smoke-sized in the config, as at every scale): a retrieval scale has one initial size N (no power law in N
+to fit) and its arms are compared at equal optimizer steps. Its headline (results/<name>/headline.json:
+each arm against no pruning paired by seed, coverage, steps to match, budget effects) is headline.smk's
+headline_build with --refit."""
 
 SCALING_TARGETS = []
 FIGURE_TARGETS = []
-HEADLINE_TARGETS = []
 RETRIEVAL_TARGETS = [f"{RESULTS}/retrieval_arms.csv", f"{RESULTS}/retrieval_arms.json",
                      f"{FIGURES}/retrieval_quality_vs_steps.png"] if SWEEP_TARGETS else []
 SWEEP_TARGETS = [*SWEEP_TARGETS, *RETRIEVAL_TARGETS]  # all_targets() gathers the stage lists it knows

@@ -31,13 +31,21 @@ def derived_tolerance(value) -> dict:
 
 def rederive_entries(config: dict, config_path: Path, results: Path) -> list[dict]:
     """Headline entries recomputed from ``results/sweep.parquet`` (fits refitted in a scratch folder)."""
-    from prunebench.cli import main
-    from prunebench.cli.headline import build_entries
-
     sweep = results / "sweep.parquet"
     if not sweep.is_file():
         raise PrunebenchError(f"{sweep} not found: the committed sweep table of scale {config['name']} is missing; "
                               f"restore it with `git checkout -- {sweep}` or regenerate it with `make run`")
+    return refitted_entries(config, config_path, sweep)
+
+
+def refitted_entries(config: dict, config_path, sweep: Path) -> list[dict]:
+    """Headline entries of ``sweep`` with its scaling fits refitted in a scratch folder by the
+    ``scaling fit`` command (same command, same seeded bootstrap as the workflow's rule). A scale
+    without a scaling stage of its own (retrieval: one N) builds its headline this way, so the workflow's
+    ``headline.json`` and the derived check are one computation."""
+    from prunebench.cli import main
+    from prunebench.cli.headline import build_entries
+
     with tempfile.TemporaryDirectory(prefix="prunebench-derive-") as scratch:
         scaling = Path(scratch) / "scaling.json"
         status = main(["scaling", "fit", "--sweep", str(sweep), "--config", str(config_path), "--out", str(scaling)])

@@ -14,7 +14,11 @@ def register(subparsers) -> None:
                     "fraction kept f = kept/N (prune_ratio = 1-f); scores higher = harder.")
     build.add_argument("--config", required=True, help="scale name or YAML path")
     build.add_argument("--sweep", default=None, help="sweep table (default results/<name>/sweep.parquet)")
-    build.add_argument("--scaling", default=None, help="scaling summary (default results/<name>/scaling.json)")
+    source = build.add_mutually_exclusive_group()
+    source.add_argument("--scaling", default=None, help="scaling summary (default results/<name>/scaling.json)")
+    source.add_argument("--refit", action="store_true",
+                        help="fit the scaling summary from --sweep in a scratch folder (a scale without a scaling "
+                             "stage, e.g. retrieval; the same computation as check-headline's derived check)")
     build.add_argument("--out", default=None, help="this scale's entries (default results/<name>/headline.json)")
     build.add_argument("--merge-into", default="results/headline.json",
                        help="headline file to update (entries of this scale and 'theory' are replaced)")
@@ -50,7 +54,16 @@ def run_build(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     results = results_dir(config)
-    entries = build_entries(config, args.sweep or results / "sweep.parquet", args.scaling or results / "scaling.json")
+    sweep = Path(args.sweep) if args.sweep else results / "sweep.parquet"
+    if args.refit:
+        from prunebench.checks.derived import refitted_entries
+        from prunebench.errors import PrunebenchError
+
+        if not sweep.is_file():
+            raise PrunebenchError(f"sweep table {sweep} not found; run the scale's sweep first (`make resume CONFIG={config['name']}`)")
+        entries = refitted_entries(config, args.config, sweep)
+    else:
+        entries = build_entries(config, sweep, args.scaling or results / "scaling.json")
     scales = {config["name"]} | {e["scale"] for e in entries}
     out = write_headline(merge_entries(None, entries, scales), args.out or results / "headline.json")
     print(f"{len(entries)} headline entries of scale(s) {', '.join(sorted(scales))} -> {out}")
