@@ -120,3 +120,20 @@ def sweep_shard_inputs(shard):
     baselines = {f"{RESULTS}/runs/{point.baseline().relative_path()}" for point in shard
                  if get_protocol(point.protocol).needs_baseline} - outputs
     return [f"{RESULTS}/data/manifest.json", *sorted(tables), *sorted(baselines)]
+
+
+# -- headline stage (headline.smk) -------------------------------------------------------------
+
+def refit_headline():
+    """A retrieval scale has no scaling stage (one N): its headline refits the sweep table itself."""
+    return config.get("task") == "retrieval"
+
+
+def headline_inputs(wildcards):
+    """The sweep table and the scaling summary; a retrieval scale: every step budget's sweep table."""
+    from prunebench.sweep.plan import budget_folder, extra_budgets
+
+    if refit_headline():
+        return {"sweep": f"{RESULTS}/sweep.parquet",
+                "budgets": [f"{RESULTS}/{budget_folder(b)}/sweep.parquet" for b in extra_budgets(config)]}
+    return {"sweep": f"{RESULTS}/sweep.parquet", "scaling": f"{RESULTS}/scaling.json"}
