@@ -1,6 +1,8 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    creates .venv if missing, then regenerates the default (ci-scale) workflow: the committed
-#               outputs are not taken as up to date, so everything is retrained (an interrupted run resumes)
+#   make run    creates .venv if missing, then regenerates the default workflow, the CI-sized scale of each
+#               task (DEFAULT_SCALES: ci, text-ci, retrieval-ci, one after the other; CONFIG=<scale> runs one):
+#               the committed outputs are not taken as up to date, so everything is retrained (an
+#               interrupted run resumes)
 #   make test   creates .venv if missing, then runs the test suite
 # Every workflow target goes through `python -m prunebench workflow` (prunebench.cli.workflow): the local
 # profile (a failing job prints its log), and a stale lock left by a killed run is removed before resuming.
@@ -8,7 +10,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.prunebench-installed
 CORES ?= 2
-CONFIG ?= ci
+CONFIG ?=
+DEFAULT_SCALES ?= ci text-ci retrieval-ci
+SCALE = $(or $(CONFIG),ci)
 
 WORKFLOW = $(PY) -m prunebench workflow --cores $(CORES)
 FIGURE_RULES = figures_empirical theory_figures
@@ -24,15 +28,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(WORKFLOW) --config $(CONFIG) --regenerate
+	for scale in $(or $(CONFIG),$(DEFAULT_SCALES)); do $(WORKFLOW) --config $$scale --regenerate || exit 1; done
 
 # continue an interrupted or partial run without regenerating the committed outputs
 resume: $(STAMP)
-	$(WORKFLOW) --config $(CONFIG)
+	$(WORKFLOW) --config $(SCALE)
 
 # redraw the figures from the committed tables only (sweep, scaling fits, theory csv); trains nothing
 figures: $(STAMP)
-	$(WORKFLOW) --config $(CONFIG) -- $(FIGURE_RULES) --forcerun $(FIGURE_RULES) --allowed-rules $(FIGURE_RULES)
+	$(WORKFLOW) --config $(SCALE) -- $(FIGURE_RULES) --forcerun $(FIGURE_RULES) --allowed-rules $(FIGURE_RULES)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -40,15 +44,24 @@ test: $(STAMP)
 smoke: $(STAMP)
 	$(WORKFLOW) --config smoke
 
-# ci: retrained and compared statistically; every other committed scale (results/<scale>/headline.json):
-# its entries re-derived from the committed sweep table and score files, no retraining
+# ci, and every other default scale with a committed results/<scale>/check_calibration.json: retrained and
+# compared statistically; every other committed scale (results/<scale>/headline.json): its entries
+# re-derived from the committed sweep table and score files, no retraining
 check-headline: $(STAMP)
 	$(PY) -m prunebench check-headline --config ci
 	for headline in results/*/headline.json; do scale=$$(basename $$(dirname $$headline)); \
-	  if [ "$$scale" != ci ]; then $(PY) -m prunebench check-headline --config $$scale --skip-retrain || exit 1; fi; done
+	  case " $(DEFAULT_SCALES) " in *" $$scale "*) default=yes;; *) default=;; esac; \
+	  if [ "$$scale" = ci ]; then continue; \
+	  elif [ -n "$$default" ] && [ -f results/$$scale/check_calibration.json ]; then \
+	    $(PY) -m prunebench check-headline --config $$scale || exit 1; \
+	  else \
+	    if [ -n "$$default" ]; then echo "check-headline: $$scale has no results/$$scale/check_calibration.json," \
+	      "so its trained results are not retrained (calibrate: python -m prunebench check-headline --config $$scale --calibrate)"; fi; \
+	    $(PY) -m prunebench check-headline --config $$scale --skip-retrain || exit 1; \
+	  fi; done
 
 report: $(STAMP)
-	$(WORKFLOW) --config $(CONFIG) -- --report results/$(CONFIG)/report.html
+	$(WORKFLOW) --config $(SCALE) -- --report results/$(SCALE)/report.html
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_probe.py

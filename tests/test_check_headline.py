@@ -158,7 +158,7 @@ def test_designed_false_alarm_rate_holds_on_the_gaussian_model():
     for _ in range(trials):
         calibration = {"sigma": float(np.sqrt(np.mean(rng.normal(scale=sigma, size=51) ** 2))), "n_points": 51}
         pairs = pd.DataFrame({"protocol": "p", "initial_size": 1, "metric": "m", "keep": "k", "fraction_kept": 1.0,
-                              "seed": 0, "test_accuracy_committed": 0.5,
+                              "seed": 0, "eval_value_committed": 0.5,
                               "diff": rng.normal(scale=sigma, size=51)})
         alarms += any(row["status"] == "FAIL" for row in sweep_rows(pairs, calibration, alpha / 2, "toy"))
     assert alarms / trials <= alpha * 1.5
@@ -254,3 +254,34 @@ def test_ci_is_checked_against_the_merged_headline_file_and_other_scales_against
     assert expected_path(None, {"name": "ci"}) == Path("results/headline.json")
     assert expected_path(None, {"name": "cifar10-cpu"}) == Path("results/cifar10-cpu/headline.json")
     assert expected_path("x.json", {"name": "ci"}) == Path("x.json")
+
+
+def _write_task_folder(folder: Path, scores: dict[str, np.ndarray], values: np.ndarray, grid: pd.DataFrame):
+    """A text-lm or retrieval table: the task's ``eval_value`` (here NDCG@10), test accuracy NaN."""
+    _write_folder(folder, scores, np.full(len(values), np.nan), grid)
+    table = pd.read_parquet(folder / "sweep.parquet")
+    table["eval_metric"], table["eval_value"], table["eval_error"] = "ndcg@10", values, 1 - values
+    table["eval_higher_is_better"] = True
+    write_sweep_table(table, folder / "sweep.parquet")
+
+
+def test_tasks_without_accuracy_are_checked_on_their_eval_value(tmp_path):
+    """A retrieval (or text-lm) sweep has no test accuracy: the trained check pairs its ``eval_value``,
+    so a legitimate regeneration passes and a shift of the whole grid is caught."""
+    rng = np.random.default_rng(1)
+    truth, grid = rng.normal(size=500), _grid(30)
+    ndcg = rng.uniform(0.5, 0.7, size=len(grid))
+
+    def run(seed, shift=0.0):
+        r = np.random.default_rng(seed)
+        return {"pretrained-similarity": truth + r.normal(scale=0.1, size=500)}, ndcg + shift + r.normal(scale=0.01, size=len(grid))
+
+    _write_task_folder(tmp_path / "committed", *run(1), grid)
+    _write_task_folder(tmp_path / "calibration", *run(2), grid)
+    document = calibrate(tmp_path / "committed", tmp_path / "calibration", "toy", {"seed": {}, "env": {}})
+    assert 0.005 < document["sweep"]["sigma"] < 0.03
+    _write_task_folder(tmp_path / "good", *run(3), grid)
+    _write_task_folder(tmp_path / "worse", *run(4, shift=-0.02), grid)
+    assert not failed(check_trained(tmp_path / "committed", tmp_path / "good", document))
+    assert [r["name"].split(" ")[0] for r in failed(check_trained(tmp_path / "committed", tmp_path / "worse", document))] \
+        == ["sweep_mean_shift"]

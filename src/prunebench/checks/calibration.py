@@ -11,7 +11,7 @@ rounding differences early in training move it onto another trajectory, which is
 does; so the seed spread, not the kernel spread, is the legitimate spread (``--perturb`` still adds
 environment variables, e.g. kernels, on top):
 
-* ``sweep.sigma = sqrt(mean(d_i^2))`` over the m paired sweep accuracies (both runs noisy, so this is
+* ``sweep.sigma = sqrt(mean(d_i^2))`` over the m paired sweep values, the task's ``eval_value`` (both runs noisy, so this is
   the spread of a committed-vs-regenerated difference), with ``n_points = m`` degrees of freedom;
 * ``scores[metric] = {"rho", "n"}``: Spearman agreement of each metric's two score tables (a metric
   whose two seeds agree no better than chance, e.g. ``random`` or memorization at ci scale, is then

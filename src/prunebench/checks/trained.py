@@ -12,8 +12,9 @@ spread between two *legitimate* regenerations, the committed seed and the next o
   cut-off of rho under independence (a metric that silently returns random or shuffled scores).
   A metric whose calibration agreement is itself below ``2 * rho_null`` (an estimator that is noise
   at this scale) cannot be checked this way and is reported as ``NO-POWER`` (not a failure).
-* **sweep accuracies**: the paired differences ``d_i = acc_regen_i - acc_committed_i`` over the n
-  points of the grid. With ``sigma`` the root-mean-square of the m calibration differences:
+* **sweep values**: the paired differences ``d_i = v_regen_i - v_committed_i`` of the task's
+  ``eval_value`` (test accuracy for image classification, test NLL for text-lm, NDCG@10 for
+  retrieval; :mod:`prunebench.scaling.columns`) over the n points of the grid. With ``sigma`` the root-mean-square of the m calibration differences:
   ``t = mean(d) sqrt(n) / sigma`` (~ Student t, m dof: a shift of the whole grid, e.g. a training
   regression) and ``F = mean(d^2) / sigma^2`` (~ F(n, m): points moving more than legitimate
   perturbations move them). Points that are bit-identical give d = 0 and pass.
@@ -33,7 +34,7 @@ from scipy import stats
 from prunebench.errors import PrunebenchError
 
 POINT_KEYS = ["protocol", "initial_size", "metric", "keep", "fraction_kept", "seed"]
-ACCURACY = "test_accuracy"
+VALUE_COLUMN = "eval_value"   # prunebench.scaling.columns.VALUE: the task's own test value of a point
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,13 +66,18 @@ def score_agreement(committed: Path, regenerated: Path, metrics: list[str]) -> d
 
 
 def paired_differences(committed: pd.DataFrame, regenerated: pd.DataFrame) -> pd.DataFrame:
-    """One row per committed sweep point: both accuracies and ``diff`` (NaN where not regenerated)."""
-    missing = [k for k in POINT_KEYS + [ACCURACY] if k not in committed.columns or k not in regenerated.columns]
+    """One row per committed sweep point: both ``eval_value``s and ``diff`` (NaN where not regenerated).
+    A table without ``eval_value`` (written before the Task seam) is read as test accuracy."""
+    from prunebench.scaling.columns import with_eval_columns
+
+    missing = [k for k in POINT_KEYS if k not in committed.columns or k not in regenerated.columns]
+    missing += [] if {"test_accuracy", VALUE_COLUMN} & set(committed.columns) & set(regenerated.columns) \
+        else [VALUE_COLUMN]
     if missing:
         raise PrunebenchError(f"sweep tables lack column(s) {', '.join(missing)}; regenerate them with this version")
-    pairs = committed[POINT_KEYS + [ACCURACY]].merge(
-        regenerated[POINT_KEYS + [ACCURACY]], on=POINT_KEYS, how="left", suffixes=("_committed", "_regenerated"))
-    pairs["diff"] = pairs[f"{ACCURACY}_regenerated"] - pairs[f"{ACCURACY}_committed"]
+    old, new = (with_eval_columns(t, (VALUE_COLUMN,))[POINT_KEYS + [VALUE_COLUMN]] for t in (committed, regenerated))
+    pairs = old.merge(new, on=POINT_KEYS, how="left", suffixes=("_committed", "_regenerated"))
+    pairs["diff"] = pairs[f"{VALUE_COLUMN}_regenerated"] - pairs[f"{VALUE_COLUMN}_committed"]
     return pairs
 
 
@@ -117,7 +123,7 @@ def sweep_rows(pairs: pd.DataFrame, sweep_calibration: dict, alpha: float, scale
     """The mean-shift (t) and spread (F) rows, plus one MISSING row per point not regenerated."""
     missing = pairs[pairs["diff"].isna()]
     rows = [{"name": "sweep_point_" + "_".join(str(r[k]) for k in POINT_KEYS), "scale": scale,
-             "expected": r[f"{ACCURACY}_committed"], "got": None, "tol": "", "diff": None, "status": "MISSING"}
+             "expected": r[f"{VALUE_COLUMN}_committed"], "got": None, "tol": "", "diff": None, "status": "MISSING"}
             for _, r in missing.iterrows()]
     diffs = pairs["diff"].dropna().to_numpy(dtype=float)
     sigma, dof = float(sweep_calibration["sigma"]), int(sweep_calibration["n_points"])
