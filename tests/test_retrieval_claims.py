@@ -99,6 +99,11 @@ def test_budget_effect_entries_read_each_budgets_table(tmp_path):
     base = entries["ndcg_at_10_budget_effect_fixed_epochs_none_all_f1_32_to_128"]
     assert base["value"] == pytest.approx(-0.03) and base["detail"]["n_pairs"] == 3 and base["resolved"]
     assert entries["ndcg_at_10_budget_effect_opera_opera_dynamic_f1_32_to_128"]["value"] == pytest.approx(0.0)
+    # the 128-step arms against the 128-step no pruning, from that budget's table (suffix _steps128)
+    at_32 = entries["ndcg_at_10_vs_no_pruning_opera_opera_dynamic_f1"]["value"]
+    assert entries["ndcg_at_10_vs_no_pruning_opera_opera_dynamic_f1_steps128"]["value"] == pytest.approx(at_32 + 0.03)
+    assert "128 optimizer steps" in entries["ndcg_at_10_vs_no_pruning_opera_opera_dynamic_f1_steps128"]["description"]
+    assert not any(name.endswith("_steps32") for name in entries)
 
 
 def test_headline_build_refit_reproduces_the_committed_retrieval_ci_headline(tmp_path):

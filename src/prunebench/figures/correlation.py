@@ -8,6 +8,8 @@ out of the figure and the CSV, with a one-line note each under the heatmap
 
 from __future__ import annotations
 
+import textwrap
+
 import os
 from pathlib import Path
 
@@ -93,7 +95,8 @@ def plot_correlations(paths, out_fig: str | os.PathLike, out_csv: str | os.PathL
     n = len(matrix)
     note_height = NOTE_LINE_INCHES * len(notes)
     height = max(0.6 + 0.55 * n, 3.0) + note_height
-    fig, ax = plt.subplots(figsize=(max(1.0 + 0.62 * n, 7.0 if notes else 3.5), height))
+    width = max(1.0 + 0.62 * n, 7.0 if notes else 5.0)  # a few metrics: room for the title and colour bar
+    fig, ax = plt.subplots(figsize=(width, height))
     image = ax.imshow(matrix.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(n), matrix.columns, rotation=45, ha="right")
     ax.set_yticks(range(n), matrix.index)
@@ -103,8 +106,9 @@ def plot_correlations(paths, out_fig: str | os.PathLike, out_csv: str | os.PathL
             text = "–" if np.isnan(value) else f"{value:.2f}"
             ax.text(j, i, text, ha="center", va="center", fontsize=7,
                     color="white" if not np.isnan(value) and abs(value) > 0.6 else "black")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Spearman ρ (scores: higher = harder)")
-    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Spearman ρ")
+    heading = f"{title} (scores: higher = harder)"
+    ax.set_title(textwrap.fill(heading, int(8 * width)), fontsize=9)  # ~8 characters per inch at 9 pt
     fig.tight_layout(rect=(0, note_height / height, 1, 1))
     for row, note in enumerate(notes):  # one line per estimator left out, under the heatmap
         fig.text(0.01, (len(notes) - row - 0.5) * NOTE_LINE_INCHES / height, note, fontsize=6, ha="left", va="center")

@@ -22,8 +22,9 @@ is :func:`prunebench.figures.retrieval.arm_of`'s, as in the arms table):
   The value is mean_s T_s and its standard error when every seed reached the target, ``"not reached"``
   when none did and ``"reached by k of S seeds"`` otherwise (the curve allows no more).
 
-With ``sweep.step_budgets`` (:mod:`prunebench.tasks.retrieval.budgets`) also, per arm and each other
-budget B, ``ndcg_at_10_budget_effect_<a>_<B0>_to_<B>``: NDCG@10 at budget B minus at the smallest
+With ``sweep.step_budgets`` (:mod:`prunebench.tasks.retrieval.budgets`) every other budget B's arms
+get the same entries from that budget's own table, named with the suffix ``_steps<B>``; and, per arm
+and each other budget B, ``ndcg_at_10_budget_effect_<a>_<B0>_to_<B>``: NDCG@10 at budget B minus at the smallest
 budget B0, paired by seed (OPERA: plain fine-tuning loses NDCG@10 from 2k to 8k steps, DP holds), read
 from each budget's own table ``results/<name>/steps<B>/sweep.parquet``.
 
@@ -162,37 +163,15 @@ def retrieval_entries(config: dict, sweep: pd.DataFrame, settings: dict, context
         return []
     tol = {**TOLERANCE_DEFAULTS, **(settings.get("tolerance") or {})}
     scale, command, status = context["scale"], context["command"], context["status"]
-    n = int(sweep["initial_size"].max())
-    entries = []
-    for c in retrieval_claims(sweep):
-        where = f"{c['arm']} ({c['protocol']}, {c['metric']}/{c['keep']}, f = {format_fraction(c['fraction_kept'])}, N = {n})"
-        for key, column, label, abs_tol in (("ndcg_vs_no_pruning", "ndcg", "NDCG@10", tol["ndcg_abs"]),
-                                            ("recall_vs_no_pruning", "recall", "Recall@20", tol["recall_abs"])):
-            d = c[key]
-            name = f"{'ndcg_at_10' if column == 'ndcg' else 'recall_at_20'}_vs_no_pruning_{c['tag']}"
-            entries.append(make_entry(
-                name, scale, d["value"], {"abs": abs_tol},
-                f"{label} difference (test claims; > 0: the arm beats no pruning)",
-                f"{label} of {where} minus no pruning (all pairs, same optimizer steps), paired by seed ({REFERENCE})",
-                command, {"per_seed": d["per_seed"], "n_pairs": d["n_pairs"], "unpaired_se": d["unpaired_se"],
-                          label.lower(): c[column], "arm": c["arm"], "protocol": c["protocol"], "initial_size": n},
-                status, standard_error=d["se"], se_method=d["se_method"], resolved=d["resolved"]))
-        if c["query_coverage"] is not None:
-            entries.append(make_entry(
-                f"query_coverage_{c['tag']}", scale, c["query_coverage"], {"abs": tol["coverage_abs"]},
-                "fraction of the split's training queries with at least one kept pair (mean over seeds)",
-                f"query coverage of {where} ({REFERENCE}: SP keeps pairs, not queries)", command,
-                {"arm": c["arm"], "n_seeds": c["n_seeds"], "protocol": c["protocol"], "initial_size": n}, status))
-        s = c["steps_to_match"]
-        if s is not None and s["n_seeds"]:
-            entries.append(make_entry(
-                f"steps_to_match_no_pruning_{c['tag']}", scale, s["value"], {"rel": tol["steps_rel"]},
-                f"optimizer steps to reach no pruning's final NDCG@10 (same seed; interpolated between evaluations; "
-                f"'{NOT_REACHED}' or 'reached by k of n seeds' when seeds never reach it)",
-                f"steps for {where} to match no pruning, from its NDCG@10-vs-steps curve ({REFERENCE})", command,
-                {"per_seed": s["per_seed"], "n_seeds": s["n_seeds"], "n_reached": s["n_reached"],
-                 "mean_reached": s["mean_reached"], "arm": c["arm"], "initial_size": n},
-                status, standard_error=s["se"], se_method=s["se_method"]))
+    entries = _arm_entries(retrieval_claims(sweep), int(sweep["initial_size"].max()), "", tol, scale, command,
+                           status, make_entry)
+    from prunebench.sweep.plan import extra_budgets
+    from prunebench.tasks.retrieval.budgets import budget_table
+
+    for budget in extra_budgets(config):  # each other step budget's arms, from its own table
+        table = budget_table(config, budget, results)
+        entries += _arm_entries(retrieval_claims(table), int(table["initial_size"].max()), f"_steps{budget}", tol,
+                                scale, command, status, make_entry)
     for e in budget_effects(config, results):
         d = e["effect"]
         entries.append(make_entry(
@@ -202,4 +181,42 @@ def retrieval_entries(config: dict, sweep: pd.DataFrame, settings: dict, context
             f"({REFERENCE}: plain fine-tuning worsens from 2k to 8k steps while DP holds)", command,
             {"per_seed": d["per_seed"], "n_pairs": d["n_pairs"], "ndcg_from": e["ndcg_from"], "ndcg_to": e["ndcg_to"],
              "arm": e["arm"]}, status, standard_error=d["se"], se_method=d["se_method"], resolved=d["resolved"]))
+    return entries
+
+
+def _arm_entries(claims: list[dict], n: int, suffix: str, tol: dict, scale: str, command: str, status: str,
+                 make_entry) -> list[dict]:
+    """The entries of one step budget's arms (``suffix`` "" for the recipe's budget, ``_steps<B>`` for another)."""
+    budget = f", {suffix[len('_steps'):]} optimizer steps" if suffix else ""
+    entries = []
+    for c in claims:
+        where = (f"{c['arm']} ({c['protocol']}, {c['metric']}/{c['keep']}, f = {format_fraction(c['fraction_kept'])}, "
+                 f"N = {n}{budget})")
+        for key, column, label, abs_tol in (("ndcg_vs_no_pruning", "ndcg", "NDCG@10", tol["ndcg_abs"]),
+                                            ("recall_vs_no_pruning", "recall", "Recall@20", tol["recall_abs"])):
+            d = c[key]
+            name = f"{'ndcg_at_10' if column == 'ndcg' else 'recall_at_20'}_vs_no_pruning_{c['tag']}{suffix}"
+            entries.append(make_entry(
+                name, scale, d["value"], {"abs": abs_tol},
+                f"{label} difference (test claims; > 0: the arm beats no pruning)",
+                f"{label} of {where} minus no pruning (all pairs, same optimizer steps), paired by seed ({REFERENCE})",
+                command, {"per_seed": d["per_seed"], "n_pairs": d["n_pairs"], "unpaired_se": d["unpaired_se"],
+                          label.lower(): c[column], "arm": c["arm"], "protocol": c["protocol"], "initial_size": n},
+                status, standard_error=d["se"], se_method=d["se_method"], resolved=d["resolved"]))
+        if c["query_coverage"] is not None:
+            entries.append(make_entry(
+                f"query_coverage_{c['tag']}{suffix}", scale, c["query_coverage"], {"abs": tol["coverage_abs"]},
+                "fraction of the split's training queries with at least one kept pair (mean over seeds)",
+                f"query coverage of {where} ({REFERENCE}: SP keeps pairs, not queries)", command,
+                {"arm": c["arm"], "n_seeds": c["n_seeds"], "protocol": c["protocol"], "initial_size": n}, status))
+        s = c["steps_to_match"]
+        if s is not None and s["n_seeds"]:
+            entries.append(make_entry(
+                f"steps_to_match_no_pruning_{c['tag']}{suffix}", scale, s["value"], {"rel": tol["steps_rel"]},
+                f"optimizer steps to reach no pruning's final NDCG@10 (same seed; interpolated between evaluations; "
+                f"'{NOT_REACHED}' or 'reached by k of n seeds' when seeds never reach it)",
+                f"steps for {where} to match no pruning, from its NDCG@10-vs-steps curve ({REFERENCE})", command,
+                {"per_seed": s["per_seed"], "n_seeds": s["n_seeds"], "n_reached": s["n_reached"],
+                 "mean_reached": s["mean_reached"], "arm": c["arm"], "initial_size": n},
+                status, standard_error=s["se"], se_method=s["se_method"]))
     return entries
