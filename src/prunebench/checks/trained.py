@@ -13,7 +13,7 @@ spread between two *legitimate* regenerations, the committed seed and the next o
   A metric whose calibration agreement is itself below ``2 * rho_null`` (an estimator that is noise
   at this scale) cannot be checked this way and is reported as ``NO-POWER`` (not a failure).
 * **sweep values**: the paired differences ``d_i = v_regen_i - v_committed_i`` of the task's
-  ``eval_value`` (test accuracy for image classification, test NLL for text-lm, NDCG@10 for
+  ``eval_value`` (test accuracy for image classification, test perplexity for text-lm, NDCG@10 for
   retrieval; :mod:`prunebench.scaling.columns`) over the n points of the grid. With ``sigma`` the root-mean-square of the m calibration differences:
   ``t = mean(d) sqrt(n) / sigma`` (~ Student t, m dof: a shift of the whole grid, e.g. a training
   regression) and ``F = mean(d^2) / sigma^2`` (~ F(n, m): points moving more than legitimate
