@@ -12,7 +12,7 @@ STAMP := $(VENV)/.prunebench-installed
 CORES ?= 2
 CONFIG ?=
 DEFAULT_SCALES ?= ci text-ci retrieval-ci
-RETRAINED_SCALES ?= ci text-ci
+RETRAINED_SCALES ?= ci text-ci retrieval-ci
 SCALE = $(or $(CONFIG),ci)
 
 WORKFLOW = $(PY) -m prunebench workflow --cores $(CORES)
