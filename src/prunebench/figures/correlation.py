@@ -8,9 +8,8 @@ out of the figure and the CSV, with a one-line note each under the heatmap
 
 from __future__ import annotations
 
-import textwrap
-
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np

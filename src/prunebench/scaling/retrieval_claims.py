@@ -134,16 +134,23 @@ def retrieval_claims(sweep: pd.DataFrame) -> list[dict]:
     return out
 
 
-def budget_effects(config: dict, results) -> list[dict]:
-    """Per arm and budget B > B0 of ``sweep.step_budgets``: NDCG@10(B) − NDCG@10(B0) paired by seed,
-    each budget's rows from its own table under ``results`` ([] without budgets)."""
+def budget_tables(config: dict, results) -> dict:
+    """Each budget of ``sweep.step_budgets`` and its own sweep table read from under ``results``
+    ({} without budgets; the recipe's budget: ``sweep.parquet``, another B: ``steps<B>/sweep.parquet``)."""
     from prunebench.sweep.plan import step_budgets
     from prunebench.tasks.retrieval.budgets import budget_table
 
     budgets = step_budgets(config)
-    if len(budgets) < 2:
+    return {b: budget_table(config, b, results) for b in budgets} if len(budgets) >= 2 else {}
+
+
+def budget_effects(tables: dict) -> list[dict]:
+    """Per arm and budget B > B0 of the tables (:func:`budget_tables`): NDCG@10(B) − NDCG@10(B0) paired
+    by seed, each budget's rows from its own table ([] without budgets)."""
+    if len(tables) < 2:
         return []
-    tables = {b: _labelled(budget_table(config, b, results)) for b in budgets}
+    budgets = sorted(tables)
+    tables = {b: _labelled(table) for b, table in tables.items()}
     low, out = budgets[0], []
     for high in budgets[1:]:
         for tag in sorted(set(tables[low]["tag"]) & set(tables[high]["tag"])):
@@ -165,14 +172,15 @@ def retrieval_entries(config: dict, sweep: pd.DataFrame, settings: dict, context
     scale, command, status = context["scale"], context["command"], context["status"]
     entries = _arm_entries(retrieval_claims(sweep), int(sweep["initial_size"].max()), "", tol, scale, command,
                            status, make_entry)
-    from prunebench.sweep.plan import extra_budgets
-    from prunebench.tasks.retrieval.budgets import budget_table
+    from prunebench.sweep.plan import recipe_steps
 
-    for budget in extra_budgets(config):  # each other step budget's arms, from its own table
-        table = budget_table(config, budget, results)
+    tables = budget_tables(config, results)  # read once: the other budgets' arms and the budget effects
+    for budget, table in sorted(tables.items()):
+        if budget == recipe_steps(config):
+            continue  # the recipe's own budget is ``sweep``'s entries above
         entries += _arm_entries(retrieval_claims(table), int(table["initial_size"].max()), f"_steps{budget}", tol,
                                 scale, command, status, make_entry)
-    for e in budget_effects(config, results):
+    for e in budget_effects(tables):
         d = e["effect"]
         entries.append(make_entry(
             f"ndcg_at_10_budget_effect_{e['tag']}_{e['from_steps']}_to_{e['to_steps']}", scale, d["value"],
